@@ -1,0 +1,1 @@
+//! Placeholder: configuration (being written).

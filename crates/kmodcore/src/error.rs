@@ -1,0 +1,89 @@
+//! The one error type of kmodcore.
+//!
+//! Low-level parsers return small error enums of their own (named after what broke, such as
+//! [`crate::index::IndexError`]); the functions that know which file they were reading wrap
+//! them here with that context. The binary turns these into kmod's wording and exit codes.
+
+use std::path::PathBuf;
+
+/// A result with kmodcore's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in kmodcore, with the file or argument it concerns.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A path names something that is not a regular file (a directory, FIFO or device).
+    #[error("{path}: not a regular file")]
+    NotRegularFile {
+        /// The path concerned.
+        path: PathBuf,
+    },
+    /// A compressed module could not be decompressed.
+    #[error("{path}: {format} decompression failed: {reason}")]
+    Decompress {
+        /// The file concerned.
+        path: PathBuf,
+        /// The compression format detected from the file's magic bytes.
+        format: &'static str,
+        /// What the decoder said, or which limit was hit.
+        reason: String,
+    },
+    /// A module file is not a usable ELF kernel module.
+    #[error("{path}: invalid module: {reason}")]
+    BadModule {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A binary index file is corrupt.
+    #[error("{path}: corrupt index: {source}")]
+    Index {
+        /// The index file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: crate::index::IndexError,
+    },
+    /// A module, alias or name could not be found.
+    #[error("{name}: not found")]
+    NotFound {
+        /// The name that was looked up.
+        name: String,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The `errno` value that best describes this error, as kmod reports errors by errno.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::Io { source, .. } => source.raw_os_error().unwrap_or(libc_eio()),
+            Error::NotRegularFile { .. } => 21, // EISDIR-like: kmod reports such paths as not modules
+            Error::Decompress { .. } | Error::BadModule { .. } => 8, // ENOEXEC
+            Error::Index { .. } => 22,                                // EINVAL
+            Error::NotFound { .. } => 2,                              // ENOENT
+        }
+    }
+}
+
+const fn libc_eio() -> i32 {
+    5
+}

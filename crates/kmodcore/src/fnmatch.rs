@@ -1,0 +1,1 @@
+//! Placeholder: shell wildcard matching (being written).

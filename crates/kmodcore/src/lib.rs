@@ -1,0 +1,21 @@
+//! kmodcore: the library behind rkmod, a Rust reimplementation of the Linux kmod toolchain.
+//!
+//! It reads and writes everything the module tools deal with: module files (compressed or not,
+//! their ELF sections and appended signatures), kmod's binary indexes and text index files,
+//! the configuration in `modprobe.d`/`depmod.d`, and the kernel's interface. It never prints
+//! and never exits: the tools in the `rkmod` binary do that.
+//!
+//! Every byte read from disk is treated as hostile: no slicing with file-derived bounds, every
+//! allocation capped by the input size, every recursion bounded.
+//!
+//! `unsafe` is denied everywhere but in [`mmap`], the one fenced module that maps files.
+
+pub mod error;
+pub mod mmap;
+pub mod fnmatch;
+pub mod index;
+pub mod module;
+pub mod modname;
+pub mod config;
+
+pub use error::{Error, Result};

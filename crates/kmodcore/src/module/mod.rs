@@ -1,0 +1,2 @@
+//! Module files.
+pub mod signature;
