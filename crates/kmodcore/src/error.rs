@@ -55,6 +55,12 @@ pub enum Error {
         #[source]
         source: crate::index::IndexError,
     },
+    /// A module file has no `.modinfo` section.
+    #[error("{path}: no .modinfo section")]
+    NoModinfo {
+        /// The file concerned.
+        path: PathBuf,
+    },
     /// A module, alias or name could not be found.
     #[error("{name}: not found")]
     NotFound {
@@ -80,6 +86,7 @@ impl Error {
             Error::Decompress { .. } | Error::BadModule { .. } => 8, // ENOEXEC
             Error::Index { .. } => 22,                                // EINVAL
             Error::NotFound { .. } => 2,                              // ENOENT
+            Error::NoModinfo { .. } => 61,                            // ENODATA
         }
     }
 }

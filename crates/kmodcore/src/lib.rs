@@ -10,12 +10,24 @@
 //!
 //! `unsafe` is denied everywhere but in [`mmap`], the one fenced module that maps files.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod error;
 pub mod mmap;
 pub mod fnmatch;
 pub mod index;
 pub mod module;
 pub mod modname;
+pub mod moddir;
+pub mod lookup;
 pub mod config;
 
 pub use error::{Error, Result};

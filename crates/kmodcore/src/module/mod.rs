@@ -1,2 +1,143 @@
-//! Module files.
+//! Kernel module files: opening them, decompressing them, and reading what is inside.
+//!
+//! A module file is opened by path and checked to be a regular file before anything is read
+//! (a FIFO or a device must never hang or feed us endless data). Its compression is detected
+//! from its first bytes, never from its name, and decompression stops at
+//! [`MAX_MODULE_SIZE`]. Plain files are mapped rather than read.
+//!
+//! - [`compression`]: format detection and bounded decoders.
+//! - [`elf`]: the ELF sections kmod cares about (`.modinfo`, `__versions`, symbols, build-id).
+//! - [`signature`]: the signature appended to a module, as modinfo reports it.
+//! - [`info`]: the key/value list `modinfo` prints, in kmod's order.
+
+pub mod compression;
+pub mod elf;
+pub mod info;
 pub mod signature;
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::mmap::FileBytes;
+pub use compression::Compression;
+
+/// The largest module, after decompression, that kmodcore accepts: 512 MiB.
+///
+/// Debian's largest module is well under 32 MiB; the cap only has to stop decompression bombs
+/// while leaving room for modules with debug information.
+pub const MAX_MODULE_SIZE: u64 = 512 * 1024 * 1024;
+
+/// The bytes of a module file, decompressed.
+#[derive(Debug)]
+enum Contents {
+    /// A plain file, mapped or read.
+    Plain(FileBytes),
+    /// The decompressed image of a compressed file.
+    Decompressed(Vec<u8>),
+}
+
+/// A module file, opened and decompressed.
+#[derive(Debug)]
+pub struct ModuleFile {
+    path: PathBuf,
+    compression: Compression,
+    contents: Contents,
+    file: File,
+}
+
+/// Opens `path` for reading without blocking (a FIFO must not hang the open) and checks that
+/// it is a regular file. Returns the file and its size.
+pub fn open_regular_file(path: &Path) -> Result<(File, u64)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    let ft = meta.file_type();
+    if !ft.is_file() || ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
+        return Err(Error::NotRegularFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok((file, meta.len()))
+}
+
+impl ModuleFile {
+    /// Opens a module file and decompresses it if needed.
+    pub fn open(path: &Path) -> Result<ModuleFile> {
+        let (file, len) = open_regular_file(path)?;
+        let mut head = [0u8; compression::MAGIC_LEN];
+        let got = read_head(&file, &mut head).map_err(|e| Error::io(path, e))?;
+        let compression = Compression::detect(head.get(..got).unwrap_or_default());
+        let contents = match compression {
+            Compression::None => {
+                Contents::Plain(FileBytes::from_file(&file, len).map_err(|e| Error::io(path, e))?)
+            }
+            format => Contents::Decompressed(compression::decompress(
+                format,
+                &file,
+                len,
+                MAX_MODULE_SIZE,
+                path,
+            )?),
+        };
+        Ok(ModuleFile {
+            path: path.to_path_buf(),
+            compression,
+            contents,
+            file,
+        })
+    }
+
+    /// The path the module was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The compression detected from the file's magic bytes.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// The module's (decompressed) bytes.
+    pub fn contents(&self) -> &[u8] {
+        match &self.contents {
+            Contents::Plain(bytes) => bytes,
+            Contents::Decompressed(vec) => vec,
+        }
+    }
+
+    /// The open file, for `finit_module`.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Parses the module's ELF image.
+    pub fn elf(&self) -> Result<elf::ElfModule<'_>> {
+        elf::ElfModule::parse(self.contents()).map_err(|reason| Error::BadModule {
+            path: self.path.clone(),
+            reason: reason.to_string(),
+        })
+    }
+}
+
+/// Reads up to `buf.len()` bytes from the start of `file` without moving its offset.
+fn read_head(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut filled = 0;
+    while filled < buf.len() {
+        let Some(rest) = buf.get_mut(filled..) else {
+            break;
+        };
+        match file.read_at(rest, filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

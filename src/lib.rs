@@ -1,0 +1,34 @@
+//! rkmod: the module tools (modinfo, modprobe, depmod, insmod, rmmod, lsmod, kmod) as one
+//! multicall program.
+//!
+//! Each tool is a module with a `command()` (its clap definition, which also feeds the man
+//! pages and completions) and a `run()` that parses arguments into plain data, asks
+//! [`kmodcore`] for the answer, and prints it. [`report`] turns errors into kmod's wording and
+//! exit codes (every tool exits 0 or 1).
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod modinfo;
+pub mod report;
+
+use std::ffi::OsString;
+
+/// The tools this binary provides, by the name it can be called as.
+pub const TOOLS: &[(&str, &str)] = &[
+    ("modinfo", "show information about a kernel module"),
+    ("modprobe", "add and remove modules, with their dependencies"),
+    ("depmod", "generate modules.dep and the module indexes"),
+    ("insmod", "insert a module file into the kernel"),
+    ("rmmod", "remove a module from the kernel"),
+    ("lsmod", "show the loaded modules"),
+    ("kmod", "kmod's own commands: list, static-nodes"),
+];
+
+/// Runs the tool named `tool` with `args` (which start with the tool's name, like argv), and
+/// returns the process exit code.
+pub fn run_tool(tool: &str, args: Vec<OsString>) -> Option<i32> {
+    match tool {
+        "modinfo" => Some(modinfo::run(args)),
+        _ => None,
+    }
+}

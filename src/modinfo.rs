@@ -1,0 +1,494 @@
+//! `modinfo`: show information about kernel modules, byte for byte as kmod's modinfo does.
+//!
+//! Each argument is a module file (a path ending in a module suffix that names a regular
+//! file), a module name (`-m`), or anything else resolved as an alias through the
+//! configuration and the indexes; every module an alias matches is shown. The work for each
+//! argument (decompression, ELF and signature parsing) runs in parallel; output is printed in
+//! argument order.
+//!
+//! Deliberate differences from kmod:
+//! - A module that cannot be read is reported as `could not get modinfo from 'NAME': REASON`
+//!   where REASON names the file and what is wrong with it, instead of a bare errno text.
+//! - `.ko.gz` files are always recognised (kmod only when built with zlib).
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use clap::{Arg, ArgAction, Command};
+use kmodcore::lookup::{self, LookupConfig, NoConfig};
+use kmodcore::moddir::ModuleDir;
+use kmodcore::module::info::{read_module_info, InfoEntry};
+use kmodcore::modname;
+use rayon::prelude::*;
+
+use crate::report;
+
+const TOOL: &str = "modinfo";
+
+/// modinfo's command-line definition.
+pub fn command() -> Command {
+    Command::new(TOOL)
+        .about("Show information about a Linux kernel module")
+        .override_usage("modinfo [options] <modulename|filename> [args]")
+        .disable_version_flag(true)
+        .infer_long_args(true)
+        .arg(flag("author", 'a', "Print only 'author'"))
+        .arg(flag("description", 'd', "Print only 'description'"))
+        .arg(flag("license", 'l', "Print only 'license'"))
+        .arg(flag("parameters", 'p', "Print only 'parm'"))
+        .arg(flag("filename", 'n', "Print only 'filename'"))
+        .arg(flag("null", '0', "Use \\0 instead of \\n"))
+        .arg(flag(
+            "modname",
+            'm',
+            "Handle argument as module name instead of alias or filename",
+        ))
+        .arg(
+            Arg::new("field")
+                .short('F')
+                .long("field")
+                .value_name("FIELD")
+                .action(ArgAction::Append)
+                .help("Print only provided FIELD"),
+        )
+        .arg(
+            Arg::new("set-version")
+                .short('k')
+                .long("set-version")
+                .value_name("VERSION")
+                .value_parser(clap::value_parser!(OsString))
+                .action(ArgAction::Set)
+                .help("Use VERSION instead of $(uname -r)"),
+        )
+        .arg(
+            Arg::new("basedir")
+                .short('b')
+                .long("basedir")
+                .value_name("DIR")
+                .value_parser(clap::value_parser!(OsString))
+                .action(ArgAction::Set)
+                .help("Use DIR as filesystem root for /lib/modules"),
+        )
+        .arg(
+            Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(ArgAction::SetTrue)
+                .help("Show version"),
+        )
+        .arg(
+            Arg::new("targets")
+                .value_name("MODULE")
+                .value_parser(clap::value_parser!(OsString))
+                .action(ArgAction::Append)
+                .help("Module files, names or aliases"),
+        )
+}
+
+fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
+    Arg::new(name)
+        .short(short)
+        .long(name)
+        .action(ArgAction::SetTrue)
+        .help(help)
+}
+
+/// modinfo's options as plain data.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Print only this field's values (`-F`, or the shorthand flags).
+    pub field: Option<Vec<u8>>,
+    /// The record separator: `\n`, or NUL with `-0`.
+    pub separator: u8,
+    /// Treat arguments as module names (`-m`).
+    pub modname: bool,
+    /// The kernel version (`-k`).
+    pub kernel_version: Option<OsString>,
+    /// The root directory (`-b`).
+    pub basedir: Option<OsString>,
+    /// The arguments.
+    pub targets: Vec<OsString>,
+}
+
+impl Options {
+    fn from_matches(m: &clap::ArgMatches) -> Options {
+        // The last of -a/-d/-l/-p/-n/-F on the command line decides the field, as with getopt.
+        let shorthand = [
+            ("author", "author"),
+            ("description", "description"),
+            ("license", "license"),
+            ("parameters", "parm"),
+            ("filename", "filename"),
+        ];
+        let mut field: Option<(usize, Vec<u8>)> = None;
+        let mut consider = |index: Option<usize>, value: Vec<u8>| {
+            if let Some(index) = index {
+                if field.as_ref().map_or(true, |(best, _)| index > *best) {
+                    field = Some((index, value));
+                }
+            }
+        };
+        for (id, name) in shorthand {
+            if m.get_flag(id) {
+                consider(m.index_of(id), name.as_bytes().to_vec());
+            }
+        }
+        if let (Some(values), Some(indices)) = (m.get_many::<String>("field"), m.indices_of("field")) {
+            for (value, index) in values.zip(indices) {
+                consider(Some(index), value.as_bytes().to_vec());
+            }
+        }
+        Options {
+            field: field.map(|(_, f)| f),
+            separator: if m.get_flag("null") { 0 } else { b'\n' },
+            modname: m.get_flag("modname"),
+            kernel_version: m.get_one::<OsString>("set-version").cloned(),
+            basedir: m.get_one::<OsString>("basedir").cloned(),
+            targets: m
+                .get_many::<OsString>("targets")
+                .map(|v| v.cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The module directory these options select: `BASEDIR/lib/modules/KVER`, with the running
+    /// kernel's release when `-k` is not given.
+    pub fn module_dir(&self) -> ModuleDir {
+        let release = || {
+            nix::sys::utsname::uname()
+                .map(|u| u.release().to_os_string())
+                .unwrap_or_default()
+        };
+        let kver = self.kernel_version.clone().unwrap_or_else(release);
+        let root = self.basedir.clone().unwrap_or_default();
+        ModuleDir::for_kernel(Path::new(&root), &kver.to_string_lossy())
+    }
+}
+
+/// What one argument produced: its stdout bytes, its stderr lines, and whether it failed.
+#[derive(Debug, Default)]
+struct Rendered {
+    stdout: Vec<u8>,
+    stderr: Vec<String>,
+    failed: bool,
+}
+
+impl Rendered {
+    fn error(&mut self, message: String) {
+        self.stderr.push(message);
+        self.failed = true;
+    }
+}
+
+/// A module to show: its name, and its file when it has one (none means builtin).
+struct Target {
+    name: Vec<u8>,
+    path: Option<Vec<u8>>,
+    builtin_hint: bool,
+}
+
+/// Runs modinfo with `args` (argv, starting with the program name) and returns the exit code.
+pub fn run(args: Vec<OsString>) -> i32 {
+    let matches = match crate::cli::parse(command(), TOOL, args) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    if matches.get_flag("version") {
+        println!("{}", crate::cli::version_text());
+        return 0;
+    }
+    let options = Options::from_matches(&matches);
+    if options.targets.is_empty() {
+        report::error(TOOL, "missing module or filename.");
+        return 1;
+    }
+    let dir = options.module_dir();
+    let config = NoConfig;
+    let mut out = report::Output::new();
+    let mut failed = false;
+    // Work in chunks so that output starts early and memory stays bounded.
+    let chunk = rayon::current_num_threads().max(1) * 16;
+    for targets in options.targets.chunks(chunk) {
+        let rendered: Vec<Rendered> = targets
+            .par_iter()
+            .map(|target| render_argument(&options, &dir, &config, target))
+            .collect();
+        for r in rendered {
+            out.write(&r.stdout);
+            if !r.stderr.is_empty() {
+                out.flush();
+                for line in &r.stderr {
+                    report::error(TOOL, line);
+                }
+            }
+            failed |= r.failed;
+        }
+    }
+    out.flush();
+    i32::from(failed)
+}
+
+/// Whether kmod would treat `arg` as a module file: a module suffix and a regular file.
+fn is_module_filename(arg: &OsStr) -> bool {
+    modname::has_module_suffix(arg.as_bytes())
+        && std::fs::metadata(arg).is_ok_and(|m| m.is_file())
+}
+
+fn absolute(path: &OsStr) -> Vec<u8> {
+    if path.as_bytes().first() == Some(&b'/') {
+        return path.as_bytes().to_vec();
+    }
+    let mut abs = std::env::current_dir()
+        .map(PathBuf::into_os_string)
+        .unwrap_or_default()
+        .into_vec();
+    abs.push(b'/');
+    abs.extend_from_slice(path.as_bytes());
+    abs
+}
+
+fn render_argument(
+    options: &Options,
+    dir: &ModuleDir,
+    config: &dyn LookupConfig,
+    arg: &OsStr,
+) -> Rendered {
+    let mut r = Rendered::default();
+    let shown = String::from_utf8_lossy(arg.as_bytes()).into_owned();
+    if options.modname {
+        match lookup::lookup_name(dir, arg.as_bytes()) {
+            Ok(Some(found)) => {
+                let builtin = found.is_builtin();
+                let target = target_for(dir, found.name, builtin, &mut r);
+                if let Some(target) = target {
+                    render_module(options, dir, &target, &mut r);
+                }
+            }
+            Ok(None) => r.error(format!("Module name {shown} not found.")),
+            Err(e) => r.error(e.to_string()),
+        }
+    } else if is_module_filename(arg) {
+        let target = Target {
+            name: modname::name_from_path(arg.as_bytes()),
+            path: Some(absolute(arg)),
+            builtin_hint: false,
+        };
+        render_module(options, dir, &target, &mut r);
+    } else {
+        match lookup::lookup(dir, config, arg.as_bytes()) {
+            Ok(found) if found.is_empty() => r.error(format!("Module {shown} not found.")),
+            Ok(found) => {
+                for f in found {
+                    if let Some(target) = target_for(dir, f.name.clone(), f.is_builtin(), &mut r) {
+                        render_module(options, dir, &target, &mut r);
+                    }
+                }
+            }
+            Err(kmodcore::Error::NotFound { .. }) => {
+                r.error(format!("Module alias {shown} not found."))
+            }
+            Err(e) => r.error(e.to_string()),
+        }
+    }
+    r
+}
+
+/// Finds the file of a module found by name (from modules.dep); none means builtin.
+fn target_for(dir: &ModuleDir, name: Vec<u8>, builtin_hint: bool, r: &mut Rendered) -> Option<Target> {
+    match dir.dep_entry(&name) {
+        Ok(entry) => {
+            let path = entry.map(|e| dir.module_path(&e.path).into_os_string().into_vec());
+            Some(Target {
+                name,
+                path,
+                builtin_hint,
+            })
+        }
+        Err(e) => {
+            r.error(e.to_string());
+            None
+        }
+    }
+}
+
+fn push_padded(out: &mut Vec<u8>, key: &[u8], value: &[u8], separator: u8) {
+    // "key:" then spaces up to column 16; keys of 15 bytes or more get none.
+    out.extend_from_slice(key);
+    out.push(b':');
+    let pad = 15usize.saturating_sub(key.len());
+    out.extend(std::iter::repeat(b' ').take(pad));
+    out.extend_from_slice(value);
+    out.push(separator);
+}
+
+fn render_module(options: &Options, dir: &ModuleDir, target: &Target, r: &mut Rendered) {
+    let sep = options.separator;
+    let field = options.field.as_deref();
+    let filename: &[u8] = match &target.path {
+        Some(path) => path,
+        None => {
+            match field {
+                None => push_padded(&mut r.stdout, b"name", &target.name, sep),
+                Some(b"name") => {
+                    r.stdout.extend_from_slice(&target.name);
+                    r.stdout.push(sep);
+                }
+                Some(_) => {}
+            }
+            b"(builtin)"
+        }
+    };
+    match field {
+        Some(b"filename") => {
+            r.stdout.extend_from_slice(filename);
+            r.stdout.push(sep);
+            return;
+        }
+        None => push_padded(&mut r.stdout, b"filename", filename, sep),
+        Some(_) => {}
+    }
+
+    let info = match &target.path {
+        Some(path) => match read_module_info(Path::new(OsStr::from_bytes(path))) {
+            Ok(info) => info,
+            Err(e) => {
+                r.error(format!(
+                    "could not get modinfo from '{}': {e}",
+                    String::from_utf8_lossy(&target.name)
+                ));
+                return;
+            }
+        },
+        None => {
+            let builtin = target.builtin_hint || dir.is_builtin(&target.name).unwrap_or(false);
+            if !builtin {
+                // kmod finds no file and no builtin record: it prints nothing more and
+                // counts this as success.
+                return;
+            }
+            match dir.builtin_modinfo(&target.name) {
+                Ok(Some(info)) => info,
+                Ok(None) => return, // an old kernel without modules.builtin.modinfo
+                Err(e) => {
+                    r.error(format!(
+                        "could not get modinfo from '{}': {e}",
+                        String::from_utf8_lossy(&target.name)
+                    ));
+                    return;
+                }
+            }
+        }
+    };
+    render_info(&info, field, sep, r);
+}
+
+/// A module parameter gathered from `parm` and `parmtype` records.
+struct Param<'a> {
+    name: &'a [u8],
+    description: Option<&'a [u8]>,
+    kind: Option<&'a [u8]>,
+}
+
+/// Adds a `parm`/`parmtype` record to `params`; false when it has no `:`.
+fn add_param<'a>(params: &mut Vec<Param<'a>>, entry: &'a InfoEntry) -> bool {
+    let Some(colon) = entry.value.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let name = entry.value.get(..colon).unwrap_or_default();
+    let rest = entry.value.get(colon + 1..).unwrap_or_default();
+    let index = match params.iter().position(|p| p.name == name) {
+        Some(index) => index,
+        None => {
+            params.push(Param {
+                name,
+                description: None,
+                kind: None,
+            });
+            params.len() - 1
+        }
+    };
+    if let Some(param) = params.get_mut(index) {
+        if entry.key == b"parm" {
+            param.description = Some(rest);
+        } else {
+            param.kind = Some(rest);
+        }
+    }
+    true
+}
+
+fn render_info(info: &[InfoEntry], field: Option<&[u8]>, sep: u8, r: &mut Rendered) {
+    let mut params: Vec<Param<'_>> = Vec::new();
+    let is_param = |key: &[u8]| key == b"parm" || key == b"parmtype";
+    let invalid = |r: &mut Rendered, entry: &InfoEntry| {
+        // kmod reports this and carries on; it does not make modinfo fail.
+        r.stderr.push(format!(
+            "Found invalid \"{}={}\": missing ':'",
+            String::from_utf8_lossy(&entry.key),
+            String::from_utf8_lossy(&entry.value)
+        ));
+    };
+    for entry in info {
+        match field {
+            Some(b"parm") => {
+                if is_param(&entry.key) && !add_param(&mut params, entry) {
+                    invalid(r, entry);
+                }
+            }
+            Some(wanted) => {
+                if entry.key == wanted {
+                    r.stdout.extend_from_slice(&entry.value);
+                    r.stdout.push(sep);
+                }
+            }
+            None if is_param(&entry.key) => {
+                if !add_param(&mut params, entry) {
+                    invalid(r, entry);
+                }
+            }
+            None if sep == 0 => {
+                r.stdout.extend_from_slice(&entry.key);
+                r.stdout.push(b'=');
+                r.stdout.extend_from_slice(&entry.value);
+                r.stdout.push(0);
+            }
+            None => push_padded(&mut r.stdout, &entry.key, &entry.value, sep),
+        }
+    }
+    let with_prefix = match field {
+        None => true,
+        Some(b"parm") => false,
+        Some(_) => return,
+    };
+    // kmod keeps parameters in a list it prepends to, so they print in reverse order of their
+    // first appearance.
+    for p in params.iter().rev() {
+        let mut line = Vec::new();
+        if with_prefix {
+            line.extend_from_slice(format!("{:<16}", "parm:").as_bytes());
+        }
+        line.extend_from_slice(p.name);
+        line.push(b':');
+        match (p.description, p.kind) {
+            // A type without a description: `name:TYPE` in the full listing, but
+            // `name: (TYPE)` with -p, as kmod prints them.
+            (None, Some(kind)) if with_prefix => line.extend_from_slice(kind),
+            (None, Some(kind)) => {
+                line.extend_from_slice(b" (");
+                line.extend_from_slice(kind);
+                line.push(b')');
+            }
+            (Some(desc), Some(kind)) => {
+                line.extend_from_slice(desc);
+                line.extend_from_slice(b" (");
+                line.extend_from_slice(kind);
+                line.push(b')');
+            }
+            (Some(desc), None) => line.extend_from_slice(desc),
+            (None, None) => {}
+        }
+        line.push(sep);
+        r.stdout.extend_from_slice(&line);
+    }
+}

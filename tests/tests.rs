@@ -1,0 +1,9 @@
+//! rkmod's integration tests: one test binary, a temp-dir harness, and the compatibility suite
+//! that runs kmod and rkmod side by side on real Debian module trees.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+mod cli;
+mod modinfo_fixtures;
+mod real;
