@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: rkmod against kmod, in one run, printing wall-time ratios.
+
+    scripts/bench.py [--rounds N] [GROUP...]     groups: modinfo (default: all)
+
+Runs each case alternately with kmod and rkmod (release build of this tree) so that both see
+the same machine state, and reports the median wall time of each and the ratio rkmod/kmod.
+The real trees come from scripts/real-trees.sh (run first). kmod is whatever `modinfo`,
+`depmod` and `modprobe` are on PATH in /usr/sbin (Debian's kmod 30), or the directory given by
+KMOD_BIN_DIR.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("RKMOD_CACHE", Path.home() / ".cache/rkmod"))
+KMOD_BIN_DIR = Path(os.environ.get("KMOD_BIN_DIR", "/usr/sbin"))
+RKMOD = ROOT / "target/release/rkmod"
+
+TREES = {
+    "6.1": ("tree-6.1.0", "kmod30-6.1", "6.1.0-47-amd64"),
+    "6.12": ("tree-6.12.107", "kmod30-6.12", "6.12.107+deb12-amd64"),
+}
+
+
+def kmod(tool):
+    return [str(KMOD_BIN_DIR / tool)]
+
+
+def rkmod(tool):
+    return [str(RKMOD), tool]
+
+
+def timed(cmd, expect_ok=True):
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - start
+    if expect_ok and proc.returncode != 0:
+        sys.exit(f"bench: command failed ({proc.returncode}): {' '.join(cmd[:6])} ...")
+    return elapsed
+
+
+def compare(label, tool, args, rounds, repeat=1, goal=None):
+    """Times `tool args` `repeat` times per round, alternating kmod and rkmod."""
+    ours, theirs = [], []
+    for _ in range(rounds):
+        theirs.append(sum(timed(kmod(tool) + args) for _ in range(repeat)) / repeat)
+        ours.append(sum(timed(rkmod(tool) + args) for _ in range(repeat)) / repeat)
+    k, r = statistics.median(theirs), statistics.median(ours)
+    ratio = r / k
+    verdict = ""
+    if goal is not None:
+        verdict = "  goal <= %.2f: %s" % (goal, "MET" if ratio <= goal else "NOT MET")
+    print(f"| {label:<48} | {k * 1000:9.2f} ms | {r * 1000:9.2f} ms | {ratio:5.2f} |{verdict}")
+    return ratio
+
+
+def modules(tree_dir, suffix):
+    return sorted(str(p) for p in (CACHE / tree_dir).rglob("*" + suffix))
+
+
+def group_modinfo(rounds):
+    tree, copy, kver = TREES["6.12"]
+    base = ["-b", str(CACHE / copy), "-k", kver]
+    compare("modinfo by name (usb-storage, 6.12 tree)", "modinfo", base + ["usb-storage"], rounds, repeat=20, goal=0.80)
+    compare("modinfo by name (e1000e, 6.1 tree)", "modinfo",
+            ["-b", str(CACHE / TREES["6.1"][1]), "-k", TREES["6.1"][2], "e1000e"], rounds, repeat=20, goal=0.80)
+    compare("modinfo by alias (pci modalias, 6.12 tree)", "modinfo",
+            base + ["pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"], rounds, repeat=20)
+    xz = modules(tree, ".ko.xz")
+    compare(f"modinfo of all {len(xz)} .ko.xz, one process", "modinfo", xz, max(3, rounds // 4), goal=0.60)
+    ko = modules(TREES["6.1"][0], ".ko")
+    compare(f"modinfo of all {len(ko)} .ko, one process", "modinfo", ko, max(3, rounds // 4))
+
+
+GROUPS = {"modinfo": group_modinfo}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("groups", nargs="*", default=list(GROUPS))
+    args = parser.parse_args()
+    if not (CACHE / "kmod30-6.12/.complete").exists():
+        subprocess.run([str(ROOT / "scripts/real-trees.sh")], check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    print(f"rkmod: {RKMOD}\nkmod:  {KMOD_BIN_DIR} ({subprocess.run(kmod('modinfo') + ['--version'], capture_output=True, text=True).stdout.splitlines()[0]})")
+    print(f"machine: {os.cpu_count()} cores; median of {args.rounds} rounds, kmod and rkmod alternating\n")
+    print(f"| {'case':<48} | {'kmod':>12} | {'rkmod':>12} | ratio |")
+    print(f"|{'-' * 50}|{'-' * 14}|{'-' * 14}|-------|")
+    for group in args.groups:
+        GROUPS[group](args.rounds)
+
+
+if __name__ == "__main__":
+    main()
