@@ -1,0 +1,636 @@
+//! The modprobe.d file format, as libkmod reads it.
+//!
+//! # Lines
+//! - A file is a sequence of bytes split at `\n`. A `\` followed by a newline joins the next
+//!   physical line to this one; a `\` followed by any other byte stands for that byte alone (so
+//!   `\\` is one backslash and `\$` is `$`); a `\` at the very end of the file is dropped.
+//! - A logical line is cut at its first NUL byte.
+//! - A line that is empty or whose very first byte is `#` is skipped. A `#` after leading
+//!   blanks is *not* a comment: the line is a bad line starting with `#...`, and a `#` later in
+//!   a line is ordinary text.
+//! - Warnings give the number of the *last* physical line of a continued line.
+//!
+//! # Words
+//! Words are separated by runs of spaces and tabs only (a `\r` from a CRLF file stays part of
+//! the last word). The first word is the command; commands are case-sensitive.
+//!
+//! | command | arguments | stored |
+//! |---|---|---|
+//! | `alias PATTERN MODULE` | two words, more are ignored | both names normalised |
+//! | `blacklist MODULE` | one word, more are ignored | normalised |
+//! | `options MODULE REST` | `REST` is the rest of the line | tabs in `REST` become spaces |
+//! | `install MODULE REST` | as `options` | `REST` kept as is |
+//! | `remove MODULE REST` | as `options` | `REST` kept as is |
+//! | `softdep MODULE REST` | `REST` holds `pre:`/`post:` and names | dependency names kept as written |
+//! | `weakdep MODULE REST` | `REST` holds names | dependency names kept as written |
+//! | `include`, `config` | anything | nothing: a "deprecated" warning |
+//!
+//! `REST` starts right after the one separator byte that ends `MODULE`, so `options m  a=1`
+//! stores ` a=1` with its leading space, and trailing blanks are kept. A missing `REST` (end of
+//! line right after `MODULE` and at most one blank) makes the line bad.
+//!
+//! Names are normalised with kmod's rule: `-` becomes `_` except between `[` and `]`; an
+//! unmatched `]` or an unclosed `[` makes the line bad. Normalisation does not stop at `.`.
+//!
+//! # softdep and weakdep words
+//! `REST` is split at C `isspace` bytes (space, `\t`, `\n`, `\v`, `\f`, `\r`). In a softdep,
+//! the words `pre:` and `post:` switch the list that following names go to, and names before
+//! either are ignored. kmod quirk, reproduced: when `REST` begins with exactly one blank, that
+//! blank stays glued to the first word, so `softdep m  pre: a` (two blanks after the module)
+//! reads a word ` pre:`, which is neither marker, and the softdep ends up empty.
+
+use std::path::Path;
+
+use super::warning::{ConfigWarning, WarningKind};
+use super::{Alias, Config, ModCommand, ModOptions, SoftDep, WeakDep};
+
+/// Splits a file into logical lines, each with the number of its last physical line.
+pub(crate) struct LogicalLines<'a> {
+    rest: &'a [u8],
+    line: u32,
+}
+
+impl<'a> LogicalLines<'a> {
+    /// Reads the lines of `data`.
+    pub(crate) fn new(data: &'a [u8]) -> LogicalLines<'a> {
+        LogicalLines {
+            rest: data,
+            line: 0,
+        }
+    }
+}
+
+impl Iterator for LogicalLines<'_> {
+    type Item = (u32, Vec<u8>);
+
+    fn next(&mut self) -> Option<(u32, Vec<u8>)> {
+        let mut text = Vec::new();
+        let mut physical: u32 = 0;
+        let mut bytes = self.rest.iter();
+        loop {
+            match bytes.next() {
+                None => {
+                    self.rest = &[];
+                    if text.is_empty() {
+                        return None;
+                    }
+                    physical = physical.saturating_add(1);
+                    break;
+                }
+                Some(b'\n') => {
+                    physical = physical.saturating_add(1);
+                    break;
+                }
+                Some(b'\\') => match bytes.next() {
+                    Some(b'\n') => physical = physical.saturating_add(1),
+                    Some(&escaped) => text.push(escaped),
+                    None => {}
+                },
+                Some(&byte) => text.push(byte),
+            }
+        }
+        self.rest = bytes.as_slice();
+        self.line = self.line.saturating_add(physical);
+        if let Some(nul) = text.iter().position(|&b| b == 0) {
+            text.truncate(nul);
+        }
+        Some((self.line, text))
+    }
+}
+
+/// Walks the words of a line the way kmod's `strtok_r(..., "\t ")` calls do.
+struct Words<'a> {
+    line: &'a [u8],
+    pos: usize,
+}
+
+fn is_separator(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+impl<'a> Words<'a> {
+    fn new(line: &'a [u8]) -> Words<'a> {
+        Words { line, pos: 0 }
+    }
+
+    /// The next word, skipping separators before it and consuming the one separator after it.
+    fn word(&mut self) -> Option<&'a [u8]> {
+        let rest = self.line.get(self.pos..).unwrap_or_default();
+        let Some(start) = rest.iter().position(|&b| !is_separator(b)) else {
+            self.pos = self.line.len();
+            return None;
+        };
+        let from_start = rest.get(start..).unwrap_or_default();
+        match from_start.iter().position(|&b| is_separator(b)) {
+            Some(len) => {
+                self.pos = self.pos.saturating_add(start + len + 1);
+                from_start.get(..len)
+            }
+            None => {
+                self.pos = self.line.len();
+                Some(from_start)
+            }
+        }
+    }
+
+    /// Everything after the last word taken, or `None` when nothing is left.
+    fn rest(&mut self) -> Option<&'a [u8]> {
+        let rest = self.line.get(self.pos..).unwrap_or_default();
+        self.pos = self.line.len();
+        (!rest.is_empty()).then_some(rest)
+    }
+}
+
+/// kmod's name normalisation (`underscores()` in its shared code): `-` becomes `_` outside
+/// `[...]`. On an unmatched `]` or an unclosed `[` it fails, returning the name as kmod would
+/// have left it: converted up to the fault, untouched after.
+pub(crate) fn underscores(name: &[u8]) -> Result<Vec<u8>, Vec<u8>> {
+    let mut out = Vec::with_capacity(name.len());
+    let mut i = 0;
+    while let Some(&b) = name.get(i) {
+        match b {
+            b'-' => out.push(b'_'),
+            b']' => {
+                out.extend_from_slice(name.get(i..).unwrap_or_default());
+                return Err(out);
+            }
+            b'[' => {
+                let tail = name.get(i..).unwrap_or_default();
+                match tail.iter().position(|&c| c == b']') {
+                    Some(close) => {
+                        out.extend_from_slice(tail.get(..=close).unwrap_or_default());
+                        i = i.saturating_add(close);
+                    }
+                    None => {
+                        out.extend_from_slice(tail);
+                        return Err(out);
+                    }
+                }
+            }
+            other => out.push(other),
+        }
+        i = i.saturating_add(1);
+    }
+    Ok(out)
+}
+
+/// C's `isspace` in the "C" locale.
+pub(crate) fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Splits a softdep/weakdep argument list into words at `isspace` runs, with kmod's quirk of
+/// keeping a single leading blank attached to the first word.
+pub(crate) fn dep_words(rest: &[u8]) -> Vec<&[u8]> {
+    let mut words = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, &b) in rest.iter().enumerate() {
+        if is_c_space(b) {
+            if let Some(s) = start.take() {
+                words.extend(rest.get(s..i));
+            }
+        } else if start.is_none() {
+            // kmod's scanner does not move past one lone leading blank.
+            let glued = i == 1 && rest.first().is_some_and(|&c| is_c_space(c));
+            start = Some(if glued { 0 } else { i });
+        }
+    }
+    if let Some(s) = start {
+        words.extend(rest.get(s..));
+    }
+    words
+}
+
+fn parse_softdep(module: Vec<u8>, rest: &[u8]) -> SoftDep {
+    enum List {
+        None,
+        Pre,
+        Post,
+    }
+    let mut list = List::None;
+    let mut dep = SoftDep {
+        module,
+        pre: Vec::new(),
+        post: Vec::new(),
+    };
+    for word in dep_words(rest) {
+        match word {
+            b"pre:" => list = List::Pre,
+            b"post:" => list = List::Post,
+            name => match list {
+                List::None => {}
+                List::Pre => dep.pre.push(name.to_vec()),
+                List::Post => dep.post.push(name.to_vec()),
+            },
+        }
+    }
+    dep
+}
+
+/// Parses one modprobe.d file into `config`. `path` is only used in warnings.
+pub(crate) fn parse(
+    config: &mut Config,
+    path: &Path,
+    contents: &[u8],
+    warnings: &mut Vec<ConfigWarning>,
+) {
+    for (line_no, line) in LogicalLines::new(contents) {
+        if matches!(line.first(), None | Some(b'#')) {
+            continue;
+        }
+        let mut words = Words::new(&line);
+        let Some(command) = words.word() else {
+            continue;
+        };
+        let ok = match command {
+            b"alias" => {
+                let pattern = words.word().map(underscores);
+                let module = words.word().map(underscores);
+                match (pattern, module) {
+                    (Some(Ok(pattern)), Some(Ok(module))) => {
+                        config.aliases.push(Alias { pattern, module });
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            b"blacklist" => match words.word().map(underscores) {
+                Some(Ok(module)) => {
+                    config.blacklist.push(module);
+                    true
+                }
+                _ => false,
+            },
+            b"options" | b"install" | b"remove" | b"softdep" | b"weakdep" => {
+                let module = words.word().map(underscores);
+                let rest = words.rest();
+                match (module, rest) {
+                    (Some(Ok(module)), Some(rest)) => {
+                        add_directive(config, command, module, rest);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            b"include" | b"config" => {
+                warnings.push(ConfigWarning::new(
+                    Some(path.to_path_buf()),
+                    None,
+                    WarningKind::Deprecated {
+                        command: command.to_vec(),
+                    },
+                ));
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            warnings.push(ConfigWarning::new(
+                Some(path.to_path_buf()),
+                Some(line_no),
+                WarningKind::BadLine {
+                    first_word: command.to_vec(),
+                },
+            ));
+        }
+    }
+}
+
+fn add_directive(config: &mut Config, command: &[u8], module: Vec<u8>, rest: &[u8]) {
+    match command {
+        b"options" => config.push_options(module, rest),
+        b"install" => config.install.push(ModCommand {
+            module,
+            command: rest.to_vec(),
+        }),
+        b"remove" => config.remove.push(ModCommand {
+            module,
+            command: rest.to_vec(),
+        }),
+        b"softdep" => config.softdeps.push(parse_softdep(module, rest)),
+        _ => config.weakdeps.push(WeakDep {
+            module,
+            weak: dep_words(rest).into_iter().map(<[u8]>::to_vec).collect(),
+        }),
+    }
+}
+
+/// Adds an `options` entry the way kmod stores it: tabs become spaces.
+pub(crate) fn options_entry(module: Vec<u8>, options: &[u8]) -> ModOptions {
+    ModOptions {
+        module,
+        options: options
+            .iter()
+            .map(|&b| if b == b'\t' { b' ' } else { b })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn lines(data: &[u8]) -> Vec<(u32, Vec<u8>)> {
+        LogicalLines::new(data).collect()
+    }
+
+    fn parse_str(text: &[u8]) -> (Config, Vec<ConfigWarning>) {
+        let mut config = Config::default();
+        let mut warnings = Vec::new();
+        parse(&mut config, Path::new("/t.conf"), text, &mut warnings);
+        (config, warnings)
+    }
+
+    fn bad(line: u32, word: &str) -> ConfigWarning {
+        ConfigWarning::new(
+            Some(PathBuf::from("/t.conf")),
+            Some(line),
+            WarningKind::BadLine {
+                first_word: word.as_bytes().to_vec(),
+            },
+        )
+    }
+
+    #[test]
+    fn lines_split_and_number() {
+        assert_eq!(
+            lines(b"a\n\nb"),
+            vec![(1, b"a".to_vec()), (2, b"".to_vec()), (3, b"b".to_vec())]
+        );
+        assert_eq!(lines(b""), vec![]);
+        assert_eq!(lines(b"\n"), vec![(1, b"".to_vec())]);
+    }
+
+    #[test]
+    fn continuation_reports_last_physical_line() {
+        assert_eq!(
+            lines(b"a \\\nb \\\nc\nd\n"),
+            vec![(3, b"a b c".to_vec()), (4, b"d".to_vec())]
+        );
+    }
+
+    #[test]
+    fn continuation_at_end_of_file_counts_one_more_line() {
+        // kmod counts the missing line after a trailing "\\\n" at end of file.
+        assert_eq!(lines(b"alias x\\\n"), vec![(2, b"alias x".to_vec())]);
+    }
+
+    #[test]
+    fn backslash_escapes_the_next_byte() {
+        assert_eq!(lines(b"\\$a \\\\ \\q\n"), vec![(1, b"$a \\ q".to_vec())]);
+    }
+
+    #[test]
+    fn backslash_at_end_of_file_is_dropped() {
+        assert_eq!(lines(b"x\\"), vec![(1, b"x".to_vec())]);
+        assert_eq!(lines(b"x\n\\"), vec![(1, b"x".to_vec())]);
+    }
+
+    #[test]
+    fn nul_cuts_the_line() {
+        assert_eq!(
+            lines(b"ab\0cd\nef\n"),
+            vec![(1, b"ab".to_vec()), (2, b"ef".to_vec())]
+        );
+    }
+
+    #[test]
+    fn words_consume_one_separator() {
+        let mut w = Words::new(b"options  mod \t a=1 ");
+        assert_eq!(w.word(), Some(&b"options"[..]));
+        assert_eq!(w.word(), Some(&b"mod"[..]));
+        assert_eq!(w.rest(), Some(&b"\t a=1 "[..]));
+        assert_eq!(w.rest(), None);
+        let mut w = Words::new(b"options mod ");
+        w.word();
+        w.word();
+        assert_eq!(w.rest(), None);
+        let mut w = Words::new(b"  \t ");
+        assert_eq!(w.word(), None);
+    }
+
+    #[test]
+    fn underscores_follow_kmod() {
+        assert_eq!(underscores(b"snd-hda-intel"), Ok(b"snd_hda_intel".to_vec()));
+        assert_eq!(
+            underscores(b"pci:v-[0-9-]*-x"),
+            Ok(b"pci:v_[0-9-]*_x".to_vec())
+        );
+        assert_eq!(underscores(b"a.b-c"), Ok(b"a.b_c".to_vec()));
+        assert_eq!(underscores(b"x-y]z-w"), Err(b"x_y]z-w".to_vec()));
+        assert_eq!(underscores(b"a-b[c-d"), Err(b"a_b[c-d".to_vec()));
+        assert_eq!(underscores(b"a[[]-b"), Ok(b"a[[]_b".to_vec()));
+    }
+
+    #[test]
+    fn underscores_agree_with_modname_on_success() {
+        for name in [&b"a-b"[..], b"[a-b]-c", b"x", b"a[]]"] {
+            assert_eq!(
+                underscores(name).ok(),
+                crate::modname::normalize_alias(name),
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+
+    #[test]
+    fn every_directive() {
+        let (c, w) = parse_str(
+            b"alias my-alias* snd-hda\nblacklist pc-spkr\noptions snd-hda a=1\n\
+              install snd-hda /bin/true\nremove snd-hda /bin/false\n\
+              softdep snd-hda pre: a-b post: c\nweakdep snd-hda x y\n",
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.aliases[0].pattern, b"my_alias*");
+        assert_eq!(c.aliases[0].module, b"snd_hda");
+        assert_eq!(c.blacklist, vec![b"pc_spkr".to_vec()]);
+        assert_eq!(c.options[0].module, b"snd_hda");
+        assert_eq!(c.options[0].options, b"a=1");
+        assert_eq!(c.install[0].command, b"/bin/true");
+        assert_eq!(c.remove[0].command, b"/bin/false");
+        assert_eq!(c.softdeps[0].pre, vec![b"a-b".to_vec()]);
+        assert_eq!(c.softdeps[0].post, vec![b"c".to_vec()]);
+        assert_eq!(c.weakdeps[0].weak, vec![b"x".to_vec(), b"y".to_vec()]);
+    }
+
+    #[test]
+    fn comments_only_at_column_one() {
+        let (c, w) = parse_str(b"# alias a b\n  # x\n\t#y z\n");
+        assert!(c.aliases.is_empty());
+        assert_eq!(w, vec![bad(2, "#"), bad(3, "#y")]);
+    }
+
+    #[test]
+    fn blank_lines_are_skipped() {
+        let (_, w) = parse_str(b"\n   \n\t\t\n");
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn alias_and_blacklist_ignore_extra_words() {
+        let (c, w) = parse_str(b"alias a b # c\nblacklist x y z\n");
+        assert!(w.is_empty());
+        assert_eq!(c.aliases[0].module, b"b");
+        assert_eq!(c.blacklist, vec![b"x".to_vec()]);
+    }
+
+    #[test]
+    fn options_keep_rest_of_line_and_turn_tabs_into_spaces() {
+        let (c, _) = parse_str(b"options m a=1 # c\noptions m\t\tb=2\tc=3\noptions m  \n");
+        let opts: Vec<&[u8]> = c.options.iter().map(|o| &o.options[..]).collect();
+        assert_eq!(opts, vec![&b"a=1 # c"[..], b" b=2 c=3", b" "]);
+    }
+
+    #[test]
+    fn install_keeps_tabs() {
+        let (c, _) = parse_str(b"install m /bin/echo\ta\n");
+        assert_eq!(c.install[0].command, b"/bin/echo\ta");
+    }
+
+    #[test]
+    fn cr_is_part_of_a_word() {
+        let (c, _) = parse_str(b"alias a b\r\n");
+        assert_eq!(c.aliases[0].module, b"b\r");
+    }
+
+    #[test]
+    fn missing_arguments_are_bad_lines() {
+        let (c, w) = parse_str(
+            b"alias\nalias a\nblacklist\noptions\noptions m\noptions m \ninstall m\n\
+              remove m\nsoftdep m\nweakdep m \n",
+        );
+        assert!(c.options.is_empty() && c.aliases.is_empty());
+        let expected: Vec<ConfigWarning> = [
+            (1, "alias"),
+            (2, "alias"),
+            (3, "blacklist"),
+            (4, "options"),
+            (5, "options"),
+            (6, "options"),
+            (7, "install"),
+            (8, "remove"),
+            (9, "softdep"),
+            (10, "weakdep"),
+        ]
+        .into_iter()
+        .map(|(l, word)| bad(l, word))
+        .collect();
+        assert_eq!(w, expected);
+    }
+
+    #[test]
+    fn unknown_and_miscased_commands_are_bad_lines() {
+        let (_, w) = parse_str(b"frob a b\nAlias a b\n");
+        assert_eq!(w, vec![bad(1, "frob"), bad(2, "Alias")]);
+    }
+
+    #[test]
+    fn malformed_brackets_are_bad_lines() {
+        let (c, w) = parse_str(
+            b"alias a]b x\nalias ok x[y\noptions m]n a=1\nblacklist b[\ninstall i] x\n\
+              softdep s] pre: a\nalias [a-b]-c d-e\n",
+        );
+        assert_eq!(
+            w,
+            vec![
+                bad(1, "alias"),
+                bad(2, "alias"),
+                bad(3, "options"),
+                bad(4, "blacklist"),
+                bad(5, "install"),
+                bad(6, "softdep")
+            ]
+        );
+        assert_eq!(c.aliases[0].pattern, b"[a-b]_c");
+        assert_eq!(c.aliases[0].module, b"d_e");
+    }
+
+    #[test]
+    fn include_and_config_are_deprecated() {
+        let (_, w) = parse_str(b"include /etc/x\nconfig y\n");
+        assert_eq!(
+            w.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec![
+                "/t.conf: command include is deprecated and not parsed anymore",
+                "/t.conf: command config is deprecated and not parsed anymore"
+            ]
+        );
+        assert_eq!(w[0].line(), None);
+    }
+
+    #[test]
+    fn names_are_not_cut_at_dots() {
+        let (c, _) = parse_str(b"options foo.bar-x a=1\n");
+        assert_eq!(c.options[0].module, b"foo.bar_x");
+    }
+
+    #[test]
+    fn dep_words_split_at_isspace() {
+        assert_eq!(
+            dep_words(b"pre: a\x0bb\x0cc\rd  e\t"),
+            vec![&b"pre:"[..], b"a", b"b", b"c", b"d", b"e"]
+        );
+    }
+
+    #[test]
+    fn dep_words_glue_one_leading_blank() {
+        assert_eq!(dep_words(b" pre: a"), vec![&b" pre:"[..], b"a"]);
+        assert_eq!(dep_words(b"\tx y"), vec![&b"\tx"[..], b"y"]);
+        assert_eq!(dep_words(b"  pre: a"), vec![&b"pre:"[..], b"a"]);
+        assert_eq!(dep_words(b" "), Vec::<&[u8]>::new());
+    }
+
+    #[test]
+    fn softdep_lists() {
+        let (c, w) = parse_str(
+            b"softdep a pre: x y post: z\nsoftdep b post: z pre: x\nsoftdep c w pre: x\n\
+              softdep d pre:x post:y\nsoftdep e pre: x pre: y\nsoftdep f  pre: x\n\
+              softdep g PRE: x\n",
+        );
+        assert!(w.is_empty());
+        type Lists = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+        let got: Vec<Lists> = c
+            .softdeps
+            .iter()
+            .map(|s| (s.pre.clone(), s.post.clone()))
+            .collect();
+        let v = |l: &[&str]| l.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            vec![
+                (v(&["x", "y"]), v(&["z"])),
+                (v(&["x"]), v(&["z"])),
+                (v(&["x"]), v(&[])),
+                (v(&[]), v(&[])),
+                (v(&["x", "y"]), v(&[])),
+                (v(&[]), v(&[])),
+                (v(&[]), v(&[])),
+            ]
+        );
+    }
+
+    #[test]
+    fn softdep_module_is_normalised_but_deps_are_not() {
+        let (c, _) = parse_str(b"softdep a-b pre: c-d\n");
+        assert_eq!(c.softdeps[0].module, b"a_b");
+        assert_eq!(c.softdeps[0].pre, vec![b"c-d".to_vec()]);
+    }
+
+    #[test]
+    fn weakdep_words() {
+        let (c, _) = parse_str(b"weakdep a-b  x\ty-z pre:\n");
+        assert_eq!(c.weakdeps[0].module, b"a_b");
+        assert_eq!(
+            c.weakdeps[0].weak,
+            vec![b" x".to_vec(), b"y-z".to_vec(), b"pre:".to_vec()]
+        );
+    }
+
+    #[test]
+    fn bad_line_after_continuation_reports_last_line() {
+        let (_, w) = parse_str(b"bogus a \\\nb\n");
+        assert_eq!(w, vec![bad(2, "bogus")]);
+    }
+}

@@ -1,0 +1,2 @@
+options dif etc-modprobe.d-is-a-file=1
+bogus
