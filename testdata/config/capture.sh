@@ -37,9 +37,28 @@ run_one() { # tool casedir outprefix
         done
     fi
     [ -f "$case/cmdline" ] && cmdline=$case/cmdline
-    unshare -m -- sh -c 'mount --bind "$1" /proc/cmdline && shift && exec "$@"' sh \
-        "$cmdline" "$tool" -c -d "$case" -S "$KVER" "${args[@]}" \
-        >"$out.stdout.raw" 2>"$out.stderr.raw" || true
+    if [ "$(cat "$case/mode" 2>/dev/null)" = default-dirs ]; then
+        # kmod's compiled-in directory list: mount the case's directories over the real ones.
+        # /lib is /usr/lib on this (merged-/usr) system, so lib/modprobe.d cannot differ.
+        unshare -m -- sh -c '
+            set -e
+            case=$1; cmdline=$2; shift 2
+            mount --bind "$cmdline" /proc/cmdline
+            # Fresh tmpfs over /run and /usr/local/lib, so that the mkdir below creates
+            # nothing on the real system.
+            mount -t tmpfs none /run
+            mount -t tmpfs none /usr/local/lib
+            for d in etc/modprobe.d run/modprobe.d usr/local/lib/modprobe.d usr/lib/modprobe.d; do
+                mkdir -p "/$d"
+                if [ -d "$case/$d" ]; then mount --bind "$case/$d" "/$d"; else mount -t tmpfs none "/$d"; fi
+            done
+            exec "$@"' sh "$case" "$cmdline" "$tool" -c -d "$case" -S "$KVER" \
+            >"$out.stdout.raw" 2>"$out.stderr.raw" || true
+    else
+        unshare -m -- sh -c 'mount --bind "$1" /proc/cmdline && shift && exec "$@"' sh \
+            "$cmdline" "$tool" -c -d "$case" -S "$KVER" "${args[@]}" \
+            >"$out.stdout.raw" 2>"$out.stderr.raw" || true
+    fi
     sed "s|$case|@ROOT@|g" "$out.stdout.raw" >"$out.stdout"
     sed "s|$case|@ROOT@|g" "$out.stderr.raw" >"$out.stderr"
     rm -f "$out.stdout.raw" "$out.stderr.raw"

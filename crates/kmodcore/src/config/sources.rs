@@ -58,7 +58,8 @@ pub struct ConfigSources {
     /// [`DEFAULT_CONFIG_DIRS`], or what `modprobe -C` names.
     pub paths: Vec<PathBuf>,
     /// The module directory (`/lib/modules/KVER`), whose `modules.softdep` and
-    /// `modules.weakdep` are read as configuration.
+    /// `modules.weakdep` are read as configuration. libkmod always has one, so `modprobe`
+    /// should always set it.
     pub module_dir: Option<PathBuf>,
     /// The kernel command line (the contents of `/proc/cmdline`), read last.
     pub kernel_cmdline: Option<Vec<u8>>,
