@@ -11,7 +11,10 @@
 //! Entries keep kmod's order within each kind: files in reading order, line by line, then the
 //! kernel command line. Names stay byte strings; module names are normalised where kmod
 //! normalises them (see [`modprobe_d`]), so the queries compare bytes exactly, as libkmod does,
-//! and expect normalised names (`usb_storage`, not `usb-storage`).
+//! and expect normalised names (`usb_storage`, not `usb-storage`). Note the one asymmetry with
+//! libkmod's module names: those come from `modname_normalize`, which also stops at the first
+//! `.`, whereas configuration names are normalised without that stop, so `options foo.bar x`
+//! never applies to a module `foo` (only to an alias spelled `foo.bar`).
 //!
 //! [`Config::render_modprobe_c`] prints the configuration the way `modprobe -c` does.
 
