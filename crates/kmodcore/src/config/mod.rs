@@ -28,6 +28,8 @@ mod golden_tests;
 
 use std::path::Path;
 
+use crate::fnmatch::fnmatch;
+
 pub use sources::{ConfigSources, DEFAULT_CONFIG_DIRS};
 pub use warning::{ConfigWarning, WarningKind};
 
@@ -324,88 +326,6 @@ fn first_matching_command<'a>(commands: &'a [ModCommand], modname: &[u8]) -> Opt
         .map(|c| c.command.as_slice())
 }
 
-// TEMP until crate::fnmatch lands: a minimal fnmatch(pattern, text, 0) with `*`, `?`, `[...]`
-// (ranges, `!`/`^` negation) and `\` escapes, enough for this module's tests.
-fn fnmatch(pattern: &[u8], text: &[u8]) -> bool {
-    fn class(pattern: &[u8], c: u8) -> Option<(bool, usize)> {
-        // Returns (matched, length of the bracket expression) or None if unterminated.
-        let mut i = 1;
-        let negate = matches!(pattern.get(i), Some(b'!') | Some(b'^'));
-        if negate {
-            i += 1;
-        }
-        let mut matched = false;
-        let mut first = true;
-        loop {
-            let b = *pattern.get(i)?;
-            if b == b']' && !first {
-                return Some((matched != negate, i + 1));
-            }
-            first = false;
-            if pattern.get(i + 1) == Some(&b'-') && pattern.get(i + 2).is_some_and(|&e| e != b']') {
-                let end = *pattern.get(i + 2)?;
-                if b <= c && c <= end {
-                    matched = true;
-                }
-                i += 3;
-            } else {
-                if b == c {
-                    matched = true;
-                }
-                i += 1;
-            }
-        }
-    }
-    let (mut p, mut t) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    loop {
-        let step = match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p + 1, t));
-                p += 1;
-                continue;
-            }
-            Some(b'?') => text.get(t).map(|_| 1),
-            Some(b'[') => match (
-                text.get(t),
-                class(
-                    pattern.get(p..).unwrap_or_default(),
-                    text.get(t).copied().unwrap_or(0),
-                ),
-            ) {
-                (Some(_), Some((true, len))) => Some(len),
-                (Some(&c), None) => (c == b'[').then_some(1),
-                _ => None,
-            },
-            Some(b'\\') => match (pattern.get(p + 1), text.get(t)) {
-                (Some(a), Some(b)) if a == b => Some(2),
-                _ => None,
-            },
-            Some(&a) => (text.get(t) == Some(&a)).then_some(1),
-            None => {
-                if t == text.len() {
-                    return true;
-                }
-                None
-            }
-        };
-        match step {
-            Some(len) => {
-                p += len;
-                t += 1;
-            }
-            None => match star {
-                Some((sp, st)) if st < text.len() => {
-                    star = Some((sp, st + 1));
-                    p = sp;
-                    t = st + 1;
-                }
-                _ => return false,
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,15 +447,5 @@ mod tests {
             c.render_modprobe_c(),
             b"softdep uas pre: ehci-hcd post: usbhid\n".to_vec()
         );
-    }
-
-    #[test]
-    fn temp_fnmatch_basics() {
-        assert!(fnmatch(b"a*c", b"abbc"));
-        assert!(fnmatch(b"*", b""));
-        assert!(!fnmatch(b"a?c", b"ac"));
-        assert!(fnmatch(b"[!x]b", b"ab"));
-        assert!(fnmatch(b"pci:v_[0-9]*", b"pci:v_5abc"));
-        assert!(!fnmatch(b"abc", b"abcd"));
     }
 }
