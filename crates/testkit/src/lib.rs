@@ -102,7 +102,8 @@ impl ModuleSpec {
                     name: format!("__crc_{name}").into_bytes(),
                     value: u64::from(*crc),
                     size: 0,
-                    kind: SymbolKind::Unknown,
+                    // object cannot write a defined symbol of unknown type.
+                    kind: SymbolKind::Data,
                     scope: SymbolScope::Dynamic,
                     weak: false,
                     section: SymbolSection::Absolute,
