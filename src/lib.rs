@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod depmod;
 pub mod modinfo;
 pub mod report;
 
@@ -24,11 +25,26 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("kmod", "kmod's own commands: list, static-nodes"),
 ];
 
+/// The clap definitions of the tools, by name: the single source of their help text, man
+/// pages and completions.
+pub fn commands() -> Vec<clap::Command> {
+    vec![modinfo::command()]
+}
+
+/// Where a tool deliberately behaves differently from kmod, and why: printed in its man page.
+pub fn differences(tool: &str) -> Option<&'static [&'static str]> {
+    match tool {
+        "modinfo" => Some(modinfo::DIFFERENCES),
+        _ => None,
+    }
+}
+
 /// Runs the tool named `tool` with `args` (which start with the tool's name, like argv), and
 /// returns the process exit code.
 pub fn run_tool(tool: &str, args: Vec<OsString>) -> Option<i32> {
     match tool {
         "modinfo" => Some(modinfo::run(args)),
+        "depmod" => Some(depmod::run(args)),
         _ => None,
     }
 }

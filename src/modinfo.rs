@@ -26,6 +26,15 @@ use crate::report;
 
 const TOOL: &str = "modinfo";
 
+/// Deliberate differences from kmod, for the man page.
+pub const DIFFERENCES: &[&str] = &[
+    "A module that cannot be read is reported as \"could not get modinfo from 'NAME': REASON\", where REASON names the file and says what is wrong with it (kmod prints only an errno text such as \"Invalid argument\").",
+    "An ELF file with an out-of-range section header string index is reported as an invalid module; kmod aborts on an assertion.",
+    ".ko.gz files are always recognised; kmod recognises them only when built with zlib.",
+    "A field name longer than 15 bytes is printed without padding, as kmod 31 and later do (kmod 30 padded it with a negative printf width).",
+    "--version prints \"kmod version 34 (rkmod VERSION)\" so that scripts reading kmod's version keep working.",
+];
+
 /// modinfo's command-line definition.
 pub fn command() -> Command {
     Command::new(TOOL)

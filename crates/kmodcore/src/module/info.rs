@@ -53,7 +53,9 @@ pub fn module_info(elf: &ElfModule<'_>, contents: &[u8]) -> Vec<InfoEntry> {
     }
     if let Some(sig) = read_signature(contents) {
         list.push(InfoEntry::new(b"sig_id", sig.id_type.as_bytes()));
-        list.push(InfoEntry::new(b"signer", &sig.signer));
+        // kmod prints values as C strings: a signer with a NUL byte ends there.
+        let signer = sig.signer.split(|&b| b == 0).next().unwrap_or_default();
+        list.push(InfoEntry::new(b"signer", signer));
         list.push(InfoEntry::new(b"sig_key", hex_wrapped(&sig.key_id).as_bytes()));
         list.push(InfoEntry::new(b"sig_hashalgo", sig.hash_algo.as_bytes()));
         list.push(InfoEntry::new(
