@@ -29,5 +29,6 @@ pub mod modname;
 pub mod moddir;
 pub mod lookup;
 pub mod config;
+pub mod depmod;
 
 pub use error::{Error, Result};

@@ -1,0 +1,379 @@
+//! Publishing the output files as a set: never half-written, and never a mix of generations
+//! for longer than the renames take.
+//!
+//! kmod writes each index to a temporary file and renames it into place right away, one file
+//! after the other, without `fsync`: a crash can leave a mix of old and new files, a full disk
+//! publishes truncated ones, and a killed run leaves its temporaries behind. [`commit`] instead:
+//!
+//! 1. creates the output directory if needed and takes an exclusive `flock` on it, so that two
+//!    rkmod runs never interleave (kmod takes no lock; it is unaffected);
+//! 2. [`recover`]s what an earlier, killed run left: it finishes an interrupted publication
+//!    (see the journal below) and deletes stray temporaries;
+//! 3. writes every file to a temporary in the output directory (`.rkmod-depmod.PID.NAME`, mode
+//!    0644) and `fsync`s it; on any error it deletes all of them and leaves the old files as
+//!    they were;
+//! 4. writes the **journal** `.rkmod-depmod.journal` (through a temporary, `fsync`ed, renamed,
+//!    then the directory `fsync`ed): once it exists, the new set is complete on disk and
+//!    publication must finish;
+//! 5. renames every temporary over its file, `fsync`s the directory, deletes the journal.
+//!
+//! A crash before step 4 leaves the old set and orphan temporaries (deleted by the next run);
+//! a crash during step 5 leaves a journal, and the next run completes the renames before
+//! anything else. Each file is always either completely old or completely new.
+//!
+//! Journal format (text, one entry per line, names without `/` or newlines):
+//!
+//! ```text
+//! rkmod-depmod-journal 1
+//! TEMPORARY<TAB>FINAL
+//! ...
+//! end
+//! ```
+//!
+//! A journal without its `end` line, or otherwise malformed, was not finished: it is ignored
+//! and deleted with the temporaries.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::outputs::OutputFile;
+
+/// Every file rkmod's depmod creates besides its outputs starts with this.
+pub const TEMP_PREFIX: &str = ".rkmod-depmod.";
+/// The journal's name.
+pub const JOURNAL: &str = ".rkmod-depmod.journal";
+/// The journal's first line.
+const JOURNAL_HEADER: &str = "rkmod-depmod-journal 1";
+/// The journal's last line.
+const JOURNAL_END: &str = "end";
+/// The largest journal [`recover`] reads (the real one is well under 1 KiB).
+const MAX_JOURNAL: u64 = 64 * 1024;
+
+/// What [`commit`] or [`recover`] was doing when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Creating the output directory.
+    CreateDir,
+    /// Opening or locking the output directory.
+    OpenDir,
+    /// Finishing or cleaning up after an earlier run.
+    Recover,
+    /// Creating a temporary file.
+    CreateTemp,
+    /// Writing or syncing a temporary file.
+    Write,
+    /// Writing the journal.
+    Journal,
+    /// Renaming the new files into place.
+    Publish,
+}
+
+/// A failure to publish the outputs, with the file concerned.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct CommitError {
+    /// What was being done.
+    pub stage: Stage,
+    /// The file or directory concerned.
+    pub path: PathBuf,
+    /// What the operating system said.
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn fail(stage: Stage, path: &Path) -> impl FnOnce(std::io::Error) -> CommitError + '_ {
+    move |source| CommitError {
+        stage,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What [`recover`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Files whose interrupted publication was completed.
+    pub completed: Vec<String>,
+    /// Stray temporaries deleted.
+    pub removed: Vec<String>,
+}
+
+fn sync_dir(dir: &Path) -> Result<(), CommitError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(fail(Stage::Publish, dir))
+}
+
+/// Opens `dir` and takes the exclusive lock; held until the returned value is dropped.
+fn lock(dir: &Path) -> Result<nix::fcntl::Flock<File>, CommitError> {
+    let handle = File::open(dir).map_err(fail(Stage::OpenDir, dir))?;
+    nix::fcntl::Flock::lock(handle, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, errno)| {
+        CommitError {
+            stage: Stage::OpenDir,
+            path: dir.to_path_buf(),
+            source: std::io::Error::from_raw_os_error(errno as i32),
+        }
+    })
+}
+
+/// Parses a finished journal into (temporary, final) pairs.
+fn parse_journal(text: &[u8]) -> Option<Vec<(String, String)>> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut lines = text.split_terminator('\n');
+    if lines.next()? != JOURNAL_HEADER {
+        return None;
+    }
+    let mut entries = Vec::new();
+    for line in lines.by_ref() {
+        if line == JOURNAL_END {
+            return lines.next().is_none().then_some(entries);
+        }
+        let (temp, target) = line.split_once('\t')?;
+        let safe = |n: &str| !n.is_empty() && !n.contains('/') && n != "." && n != "..";
+        if !safe(temp) || !safe(target) || !temp.starts_with(TEMP_PREFIX) {
+            return None;
+        }
+        entries.push((temp.to_string(), target.to_string()));
+    }
+    None
+}
+
+/// Finishes what a killed run left in `dir`: completes a journalled publication and deletes
+/// stray temporaries. The caller must hold the directory lock (as [`commit`] does).
+pub fn recover(dir: &Path) -> Result<Recovery, CommitError> {
+    let mut report = Recovery::default();
+    let journal = dir.join(JOURNAL);
+    if let Ok(file) = File::open(&journal) {
+        use std::io::Read;
+        let mut text = Vec::new();
+        file.take(MAX_JOURNAL)
+            .read_to_end(&mut text)
+            .map_err(fail(Stage::Recover, &journal))?;
+        if let Some(entries) = parse_journal(&text) {
+            for (temp, target) in entries {
+                let from = dir.join(&temp);
+                if from.symlink_metadata().is_ok() {
+                    std::fs::rename(&from, dir.join(&target))
+                        .map_err(fail(Stage::Recover, &from))?;
+                    report.completed.push(target);
+                }
+            }
+            sync_dir(dir)?;
+        }
+    }
+    let entries = std::fs::read_dir(dir).map_err(fail(Stage::Recover, dir))?;
+    for entry in entries {
+        let entry = entry.map_err(fail(Stage::Recover, dir))?;
+        let name = entry.file_name();
+        if !name.as_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+            continue;
+        }
+        let path = entry.path();
+        std::fs::remove_file(&path).map_err(fail(Stage::Recover, &path))?;
+        report.removed.push(name.to_string_lossy().into_owned());
+    }
+    if !report.removed.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(report)
+}
+
+/// Creates, fills and syncs one temporary file.
+fn write_temp(path: &Path, bytes: &[u8]) -> Result<(), CommitError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(nix::libc::O_CLOEXEC)
+        .open(path)
+        .map_err(fail(Stage::CreateTemp, path))?;
+    // The mode is 0644 whatever the umask, as kmod sets it.
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(fail(Stage::Write, path))?;
+    file.write_all(bytes).map_err(fail(Stage::Write, path))?;
+    file.sync_all().map_err(fail(Stage::Write, path))?;
+    Ok(())
+}
+
+/// Publishes `files` into `dir` as described in the module documentation. On error, the
+/// files in `dir` are those of before the call (or, past the journal, those the next run's
+/// [`recover`] completes), and no temporary of this call remains unless deleting it failed.
+pub fn commit(dir: &Path, files: &[OutputFile]) -> Result<Recovery, CommitError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(fail(Stage::CreateDir, dir))?;
+    let _lock = lock(dir)?;
+    let recovery = recover(dir)?;
+
+    let pid = std::process::id();
+    let temps: Vec<(PathBuf, String)> = files
+        .iter()
+        .map(|f| {
+            let temp = format!("{TEMP_PREFIX}{pid}.{}", f.name);
+            (dir.join(&temp), temp)
+        })
+        .collect();
+    let written: Vec<Result<(), CommitError>> = files
+        .par_iter()
+        .zip(temps.par_iter())
+        .map(|(file, (path, _))| write_temp(path, &file.bytes))
+        .collect();
+    let cleanup = |temps: &[(PathBuf, String)]| {
+        for (path, _) in temps {
+            let _ = std::fs::remove_file(path);
+        }
+    };
+    if let Some(error) = written.into_iter().find_map(Result::err) {
+        cleanup(&temps);
+        return Err(error);
+    }
+
+    let mut journal = String::from(JOURNAL_HEADER);
+    journal.push('\n');
+    for (file, (_, temp)) in files.iter().zip(&temps) {
+        journal.push_str(temp);
+        journal.push('\t');
+        journal.push_str(file.name);
+        journal.push('\n');
+    }
+    journal.push_str(JOURNAL_END);
+    journal.push('\n');
+    let journal_temp = dir.join(format!("{JOURNAL}.{pid}"));
+    let journal_path = dir.join(JOURNAL);
+    let journalled = write_temp(&journal_temp, journal.as_bytes())
+        .and_then(|()| {
+            std::fs::rename(&journal_temp, &journal_path)
+                .map_err(fail(Stage::Journal, &journal_path))
+        })
+        .and_then(|()| {
+            sync_dir(dir).map_err(|e| CommitError {
+                stage: Stage::Journal,
+                ..e
+            })
+        });
+    if let Err(mut error) = journalled {
+        error.stage = Stage::Journal;
+        // The journal may or may not be in place; without it nothing was published. Take
+        // everything back so that the old set stays.
+        let _ = std::fs::remove_file(&journal_path);
+        let _ = std::fs::remove_file(&journal_temp);
+        cleanup(&temps);
+        return Err(error);
+    }
+
+    for (file, (path, _)) in files.iter().zip(&temps) {
+        // Past the journal, a failure leaves the rest to the next run's recovery.
+        std::fs::rename(path, dir.join(file.name)).map_err(fail(Stage::Publish, path))?;
+    }
+    sync_dir(dir)?;
+    std::fs::remove_file(&journal_path).map_err(fail(Stage::Publish, &journal_path))?;
+    sync_dir(dir)?;
+    Ok(recovery)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(tag: &str) -> Vec<OutputFile> {
+        ["modules.dep", "modules.alias"]
+            .iter()
+            .map(|name| OutputFile {
+                name,
+                bytes: format!("{tag} {name}\n").into_bytes(),
+            })
+            .collect()
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn commit_writes_everything_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("lib/modules/x");
+        commit(&dir, &files("one")).unwrap();
+        assert_eq!(listing(&dir), vec!["modules.alias", "modules.dep"]);
+        assert_eq!(
+            std::fs::read(dir.join("modules.dep")).unwrap(),
+            b"one modules.dep\n"
+        );
+        let mode = std::fs::metadata(dir.join("modules.dep"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
+        commit(&dir, &files("two")).unwrap();
+        assert_eq!(
+            std::fs::read(dir.join("modules.alias")).unwrap(),
+            b"two modules.alias\n"
+        );
+    }
+
+    #[test]
+    fn recovery_finishes_a_journalled_publication() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("modules.dep"), b"old dep").unwrap();
+        std::fs::write(dir.join("modules.alias"), b"new alias").unwrap(); // renamed already
+        std::fs::write(dir.join(".rkmod-depmod.7.modules.dep"), b"new dep").unwrap();
+        std::fs::write(dir.join(".rkmod-depmod.3.modules.order"), b"stray").unwrap();
+        std::fs::write(
+            dir.join(JOURNAL),
+            "rkmod-depmod-journal 1\n.rkmod-depmod.7.modules.dep\tmodules.dep\n\
+             .rkmod-depmod.7.modules.alias\tmodules.alias\nend\n",
+        )
+        .unwrap();
+        let report = recover(dir).unwrap();
+        assert_eq!(report.completed, vec!["modules.dep"]);
+        assert_eq!(std::fs::read(dir.join("modules.dep")).unwrap(), b"new dep");
+        assert_eq!(
+            std::fs::read(dir.join("modules.alias")).unwrap(),
+            b"new alias"
+        );
+        assert_eq!(listing(dir), vec!["modules.alias", "modules.dep"]);
+    }
+
+    #[test]
+    fn an_unfinished_journal_publishes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("modules.dep"), b"old dep").unwrap();
+        std::fs::write(dir.join(".rkmod-depmod.7.modules.dep"), b"new dep").unwrap();
+        std::fs::write(
+            dir.join(JOURNAL),
+            "rkmod-depmod-journal 1\n.rkmod-depmod.7.modules.dep\tmodules.dep\n",
+        )
+        .unwrap();
+        recover(dir).unwrap();
+        assert_eq!(std::fs::read(dir.join("modules.dep")).unwrap(), b"old dep");
+        assert_eq!(listing(dir), vec!["modules.dep"]);
+    }
+
+    #[test]
+    fn journal_entries_cannot_escape_the_directory() {
+        assert!(parse_journal(
+            b"rkmod-depmod-journal 1\n.rkmod-depmod.1.a\t../../etc/passwd\nend\n"
+        )
+        .is_none());
+        assert!(parse_journal(b"rkmod-depmod-journal 1\nother\tmodules.dep\nend\n").is_none());
+        assert!(parse_journal(b"rkmod-depmod-journal 1\nend\nextra\n").is_none());
+        assert_eq!(
+            parse_journal(b"rkmod-depmod-journal 1\nend\n"),
+            Some(vec![])
+        );
+    }
+}

@@ -1,0 +1,905 @@
+//! What depmod reads from each module, and from the kernel's own symbol lists.
+//!
+//! # Module files
+//!
+//! [`read_module`] opens a module (decompressing it), and extracts, the way libkmod does:
+//!
+//! - **exports**: the `__crc_NAME` entries of the section named `.symtab` (names from the
+//!   section named `.strtab`), each with its CRC: the symbol's value when it is absolute
+//!   (`SHN_ABS`) or undefined, else the 32-bit word at that offset of the symbol's section
+//!   (all ones when that section is unusable). When there is no usable symbol table, or no
+//!   `__crc_` symbol in it, the names in `__ksymtab_strings` are the exports, with CRC 0.
+//! - **imports** (libkmod's "dependency symbols"): every undefined symbol with a non-empty
+//!   name, in table order, weak or not, each with the CRC of the same-named `__versions`
+//!   record (0 when there is none); then the `__versions` records no symbol referred to
+//!   (`module_layout` and the like).
+//! - the `.modinfo` values of `alias`, `softdep` and `weakdep`, in file order.
+//!
+//! Sections are found by name, the first valid section of each name winning. A section whose
+//! header is out of bounds, or whose data runs past the end of the file, does not exist.
+//!
+//! The ELF layouts read here (all fields in the file's byte order):
+//!
+//! ```text
+//! ELF header     e_machine @18 u16 | e_shoff @32/@40 (u32/u64) | e_shentsize @46/@58 u16
+//!                e_shnum @48/@60 u16 | e_shstrndx @50/@62 u16          (32-bit/64-bit)
+//! section header (40/64 bytes) sh_name @0 u32 | sh_offset @16/@24 | sh_size @20/@32
+//! symbol (16/24 bytes)  32-bit: name u32, value u32, size u32, info u8, other u8, shndx u16
+//!                       64-bit: name u32, info u8, other u8, shndx u16, value u64, size u64
+//! __versions record (64 bytes)  CRC (u32 on 32-bit, u64 on 64-bit), then a NUL-padded name
+//! ```
+//!
+//! Failures follow libkmod's severity. A file that cannot be opened, decompressed or parsed
+//! as ELF is a [`LoadError`]: the module then has no exports, imports or aliases, and
+//! depmod reports it once. A broken `__ksymtab_strings` (not NUL-terminated) is also a
+//! [`LoadError`] for the exports, but aliases and imports are still read. A symbol table
+//! that is missing or inconsistent for imports silently gives no imports.
+//!
+//! # Kernel symbols
+//!
+//! [`KernelSymbols::from_system_map`] reads `System.map` (`ADDR TYPE NAME` lines; every
+//! `__ksymtab_NAME` symbol is an export of the kernel) and
+//! [`KernelSymbols::from_symvers`] reads `Module.symvers` (`CRC<TAB>NAME<TAB>vmlinux<TAB>...`
+//! lines; only `vmlinux` entries count).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use super::Diagnostic;
+use crate::error::Error;
+use crate::module::ModuleFile;
+
+/// `SHN_UNDEF`: an undefined symbol.
+const SHN_UNDEF: u16 = 0;
+/// `SHN_ABS`: an absolute symbol.
+const SHN_ABS: u16 = 0xfff1;
+/// `STB_WEAK`.
+const STB_WEAK: u8 = 2;
+/// `STT_REGISTER` (SPARC), ignored among undefined symbols on SPARC.
+const STT_REGISTER: u8 = 13;
+/// `EM_SPARC` and `EM_SPARCV9`.
+const EM_SPARC: u16 = 2;
+const EM_SPARCV9: u16 = 43;
+/// The size of a `__versions` record.
+const VERSION_RECORD: usize = 64;
+/// The longest line kmod reads from System.map or Module.symvers (its buffer size).
+const SYMBOL_FILE_LINE_MAX: usize = 10240;
+
+/// A byte range in a [`ModuleSymbols`] arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// A symbol a module exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Export {
+    /// The symbol name.
+    pub name: Span,
+    /// Its CRC.
+    pub crc: u64,
+}
+
+/// A symbol a module needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Import {
+    /// The symbol name, as the module spells it.
+    pub name: Span,
+    /// The CRC the module was built against (0 when unknown).
+    pub crc: u64,
+    /// Whether the reference is weak (then it never produces warnings).
+    pub weak: bool,
+}
+
+/// Why a module's symbols could not be read, with the errno libkmod would have returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// The errno value kmod reports (`ENOEXEC` for a file that is not ELF, `EINVAL` for a
+    /// broken one, or the operating system's error).
+    pub errno: i32,
+    /// Our more precise description, when we have one beyond the errno.
+    pub detail: Option<String>,
+}
+
+/// Everything depmod keeps from one module file. Names live in one arena per module.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleSymbols {
+    arena: Vec<u8>,
+    /// The exported symbols, in table order.
+    pub exports: Vec<Export>,
+    /// The needed symbols; `None` when libkmod would have found none (or failed).
+    pub imports: Option<Vec<Import>>,
+    /// `alias` values from `.modinfo`.
+    pub aliases: Vec<Span>,
+    /// `softdep` values.
+    pub softdeps: Vec<Span>,
+    /// `weakdep` values.
+    pub weakdeps: Vec<Span>,
+    /// Set when reading the exports failed: depmod reports "failed to load symbols".
+    pub load_error: Option<LoadError>,
+}
+
+impl ModuleSymbols {
+    /// The bytes of a span.
+    pub fn get(&self, span: Span) -> &[u8] {
+        let start = span.start as usize;
+        self.arena
+            .get(start..start.saturating_add(span.len as usize))
+            .unwrap_or_default()
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Span {
+        let start = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
+        let len = u32::try_from(bytes.len()).unwrap_or(0);
+        if start == u32::MAX || start.checked_add(len).is_none() {
+            // Cannot happen below MAX_MODULE_SIZE; keep the span empty rather than wrong.
+            return Span { start: 0, len: 0 };
+        }
+        self.arena.extend_from_slice(bytes);
+        Span { start, len }
+    }
+
+    fn failed(errno: i32, detail: Option<String>) -> ModuleSymbols {
+        ModuleSymbols {
+            load_error: Some(LoadError { errno, detail }),
+            ..ModuleSymbols::default()
+        }
+    }
+}
+
+const EINVAL: i32 = 22;
+const ENOEXEC: i32 = 8;
+
+/// Reads a module file (see the module documentation). Never fails: problems are recorded in
+/// [`ModuleSymbols::load_error`].
+pub fn read_module(path: &Path) -> ModuleSymbols {
+    let file = match ModuleFile::open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            return match &e {
+                Error::Io { source, .. } => {
+                    ModuleSymbols::failed(source.raw_os_error().unwrap_or(EINVAL), None)
+                }
+                Error::Decompress { format, reason, .. } => {
+                    ModuleSymbols::failed(EINVAL, Some(format!("{format}: {reason}")))
+                }
+                Error::NotRegularFile { .. } => {
+                    ModuleSymbols::failed(EINVAL, Some("not a regular file".into()))
+                }
+                other => ModuleSymbols::failed(EINVAL, Some(other.to_string())),
+            };
+        }
+    };
+    read_image(file.contents())
+}
+
+/// Reads a module image already in memory (decompressed).
+pub fn read_image(data: &[u8]) -> ModuleSymbols {
+    // libkmod refuses files shorter than its 6-byte magic probe before anything else.
+    if data.len() < 6 {
+        return ModuleSymbols::failed(EINVAL, Some("file too short".into()));
+    }
+    let elf = match RawElf::parse(data) {
+        Ok(elf) => elf,
+        Err(ElfError::NotElf) => return ModuleSymbols::failed(ENOEXEC, None),
+        Err(ElfError::Invalid(why)) => return ModuleSymbols::failed(EINVAL, Some(why.to_string())),
+    };
+    let mut out = ModuleSymbols::default();
+    if let Err(why) = elf.exports(&mut out) {
+        out.load_error = Some(LoadError {
+            errno: EINVAL,
+            detail: Some(why.to_string()),
+        });
+    }
+    elf.modinfo(&mut out);
+    out.imports = elf.imports(&mut out);
+    out
+}
+
+enum ElfError {
+    NotElf,
+    Invalid(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Section {
+    offset: usize,
+    size: usize,
+}
+
+/// The sections libkmod looks up by name.
+#[derive(Debug, Default)]
+struct Sections {
+    ksymtab_strings: Option<Section>,
+    modinfo: Option<Section>,
+    strtab: Option<Section>,
+    symtab: Option<Section>,
+    versions: Option<Section>,
+}
+
+struct RawElf<'a> {
+    data: &'a [u8],
+    is32: bool,
+    msb: bool,
+    machine: u16,
+    shoff: usize,
+    shnum: u16,
+    shstr: Section,
+    sections: Sections,
+}
+
+impl<'a> RawElf<'a> {
+    fn uint(&self, at: usize, size: usize) -> Option<u64> {
+        let bytes = self.data.get(at..at.checked_add(size)?)?;
+        Some(if self.msb {
+            bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+        } else {
+            bytes
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+        })
+    }
+
+    fn u16_at(&self, at: usize) -> Option<u16> {
+        self.uint(at, 2).and_then(|v| u16::try_from(v).ok())
+    }
+
+    fn u32_at(&self, at: usize) -> Option<u32> {
+        self.uint(at, 4).and_then(|v| u32::try_from(v).ok())
+    }
+
+    fn word_at(&self, at: usize) -> Option<u64> {
+        self.uint(at, if self.is32 { 4 } else { 8 })
+    }
+
+    fn range_ok(&self, offset: u64, size: u64) -> Option<Section> {
+        let end = offset.checked_add(size)?;
+        if end > self.data.len() as u64 {
+            return None;
+        }
+        Some(Section {
+            offset: usize::try_from(offset).ok()?,
+            size: usize::try_from(size).ok()?,
+        })
+    }
+
+    fn parse(data: &'a [u8]) -> Result<RawElf<'a>, ElfError> {
+        if data.len() <= 16 || data.get(..4) != Some(b"\x7fELF") {
+            return Err(ElfError::NotElf);
+        }
+        let is32 = match data.get(4) {
+            Some(1) => true,
+            Some(2) => false,
+            _ => return Err(ElfError::Invalid("unknown ELF class")),
+        };
+        let header_len = if is32 { 52 } else { 64 };
+        if data.len() <= header_len {
+            return Err(ElfError::Invalid("file shorter than its ELF header"));
+        }
+        let msb = match data.get(5) {
+            Some(1) => false,
+            Some(2) => true,
+            _ => return Err(ElfError::Invalid("unknown ELF byte order")),
+        };
+        let mut elf = RawElf {
+            data,
+            is32,
+            msb,
+            machine: 0,
+            shoff: 0,
+            shnum: 0,
+            shstr: Section::default(),
+            sections: Sections::default(),
+        };
+        let bad = ElfError::Invalid("ELF header out of bounds");
+        let (shoff_at, shentsize_at, shnum_at, shstrndx_at) = if is32 {
+            (32, 46, 48, 50)
+        } else {
+            (40, 58, 60, 62)
+        };
+        elf.machine = elf
+            .u16_at(18)
+            .ok_or(ElfError::Invalid("ELF header out of bounds"))?;
+        let shoff = elf
+            .word_at(shoff_at)
+            .ok_or(ElfError::Invalid("ELF header out of bounds"))?;
+        let shentsize = elf
+            .u16_at(shentsize_at)
+            .ok_or(ElfError::Invalid("ELF header out of bounds"))?;
+        elf.shnum = elf
+            .u16_at(shnum_at)
+            .ok_or(ElfError::Invalid("ELF header out of bounds"))?;
+        let shstrndx = elf.u16_at(shstrndx_at).ok_or(bad)?;
+        let expected = if is32 { 40 } else { 64 };
+        if usize::from(shentsize) != expected {
+            return Err(ElfError::Invalid("unexpected section header size"));
+        }
+        let table = elf
+            .range_ok(shoff, (expected as u64) * u64::from(elf.shnum))
+            .ok_or(ElfError::Invalid("section headers out of bounds"))?;
+        elf.shoff = table.offset;
+        // kmod asserts that the index is in range (and aborts); we call the file invalid.
+        let (shstr, _) = elf
+            .section_header(shstrndx)
+            .ok_or(ElfError::Invalid("section name table out of bounds"))?;
+        let last = shstr
+            .size
+            .checked_sub(1)
+            .and_then(|i| data.get(shstr.offset.checked_add(i)?));
+        if last != Some(&0) {
+            return Err(ElfError::Invalid("section name table not NUL-terminated"));
+        }
+        elf.shstr = shstr;
+        elf.find_sections();
+        Ok(elf)
+    }
+
+    /// The data range and name offset of section `index`, if its header and data are in
+    /// bounds.
+    fn section_header(&self, index: u16) -> Option<(Section, u32)> {
+        if index == 0 || index >= self.shnum {
+            return None;
+        }
+        let entry = if self.is32 { 40 } else { 64 };
+        let at = self
+            .shoff
+            .checked_add(usize::from(index).checked_mul(entry)?)?;
+        let (offset_at, size_at) = if self.is32 { (16, 20) } else { (24, 32) };
+        let name = self.u32_at(at)?;
+        let offset = self.word_at(at.checked_add(offset_at)?)?;
+        let size = self.word_at(at.checked_add(size_at)?)?;
+        Some((self.range_ok(offset, size)?, name))
+    }
+
+    /// A section's data, with libkmod's name check (the name offset inside the name table).
+    fn section(&self, index: u16) -> Option<(Section, &'a [u8])> {
+        let (section, name_off) = self.section_header(index)?;
+        if name_off as usize >= self.shstr.size {
+            return None;
+        }
+        let names = self
+            .data
+            .get(self.shstr.offset..self.shstr.offset.checked_add(self.shstr.size)?)?;
+        Some((section, c_str(names, name_off as usize)))
+    }
+
+    fn find_sections(&mut self) {
+        let mut found = Sections::default();
+        for index in 1..self.shnum {
+            let Some((section, name)) = self.section(index) else {
+                continue;
+            };
+            let slot = match name {
+                b"__ksymtab_strings" => &mut found.ksymtab_strings,
+                b".modinfo" => &mut found.modinfo,
+                b".strtab" => &mut found.strtab,
+                b".symtab" => &mut found.symtab,
+                b"__versions" => &mut found.versions,
+                _ => continue,
+            };
+            // libkmod treats a section at offset 0 as missing.
+            if slot.is_none() && section.offset != 0 {
+                *slot = Some(section);
+            } else if slot.is_none() {
+                // An offset-0 section still "takes" the name in libkmod's bookkeeping.
+                *slot = Some(Section { offset: 0, size: 0 });
+            }
+        }
+        for slot in [
+            &mut found.ksymtab_strings,
+            &mut found.modinfo,
+            &mut found.strtab,
+            &mut found.symtab,
+            &mut found.versions,
+        ] {
+            if slot.is_some_and(|s| s.offset == 0) {
+                *slot = None;
+            }
+        }
+        self.sections = found;
+    }
+
+    fn bytes(&self, section: Section) -> &'a [u8] {
+        self.data
+            .get(section.offset..section.offset.saturating_add(section.size))
+            .unwrap_or_default()
+    }
+
+    fn symbol_len(&self) -> usize {
+        if self.is32 {
+            16
+        } else {
+            24
+        }
+    }
+
+    /// (name offset, value, info, shndx) of symbol `i` of a table at `table`.
+    fn symbol(&self, table: Section, i: usize) -> Option<(u32, u64, u8, u16)> {
+        let at = table
+            .offset
+            .checked_add(i.checked_mul(self.symbol_len())?)?;
+        let name = self.u32_at(at)?;
+        if self.is32 {
+            let value = self.uint(at.checked_add(4)?, 4)?;
+            let info = *self.data.get(at.checked_add(12)?)?;
+            let shndx = self.u16_at(at.checked_add(14)?)?;
+            Some((name, value, info, shndx))
+        } else {
+            let info = *self.data.get(at.checked_add(4)?)?;
+            let shndx = self.u16_at(at.checked_add(6)?)?;
+            let value = self.uint(at.checked_add(8)?, 8)?;
+            Some((name, value, info, shndx))
+        }
+    }
+
+    /// The symbol name at `offset` of the string table: a C string, cut at the end of the file
+    /// if it has no NUL.
+    fn symbol_name(&self, strtab: Section, offset: u32) -> &'a [u8] {
+        let start = strtab.offset.saturating_add(offset as usize);
+        c_str(self.data, start)
+    }
+
+    fn exports(&self, out: &mut ModuleSymbols) -> Result<(), &'static str> {
+        if self.crc_exports(out) {
+            return Ok(());
+        }
+        // Fallback: __ksymtab_strings, CRC 0.
+        let Some(section) = self.sections.ksymtab_strings else {
+            return Ok(()); // libkmod: no symbols (not an error)
+        };
+        let mut strings = self.bytes(section);
+        while strings.len() > 1 && strings.first() == Some(&0) {
+            strings = strings.get(1..).unwrap_or_default();
+        }
+        if strings.len() <= 1 {
+            return Ok(());
+        }
+        if strings.last() != Some(&0) {
+            return Err("__ksymtab_strings does not end with a NUL byte");
+        }
+        for name in strings.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+            let name = out.push(name);
+            out.exports.push(Export { name, crc: 0 });
+        }
+        Ok(())
+    }
+
+    /// The `__crc_` exports; false when libkmod would fall back to `__ksymtab_strings`.
+    fn crc_exports(&self, out: &mut ModuleSymbols) -> bool {
+        let (Some(strtab), Some(symtab)) = (self.sections.strtab, self.sections.symtab) else {
+            return false;
+        };
+        let symlen = self.symbol_len();
+        if symtab.size % symlen != 0 {
+            return false;
+        }
+        let count = symtab.size / symlen;
+        let mut found = Vec::new();
+        for i in 1..count {
+            let Some((name_off, value, info, shndx)) = self.symbol(symtab, i) else {
+                return false;
+            };
+            if name_off as usize >= strtab.size {
+                return false;
+            }
+            let name = self.symbol_name(strtab, name_off);
+            if let Some(exported) = name.strip_prefix(b"__crc_") {
+                found.push((exported, value, info, shndx));
+            }
+        }
+        if found.is_empty() {
+            return false;
+        }
+        for (name, value, _info, shndx) in found {
+            let crc = self.resolve_crc(value, shndx);
+            let name = out.push(name);
+            out.exports.push(Export { name, crc });
+        }
+        true
+    }
+
+    fn resolve_crc(&self, value: u64, shndx: u16) -> u64 {
+        if shndx == SHN_ABS || shndx == SHN_UNDEF {
+            return value;
+        }
+        let Some((section, _)) = self.section(shndx) else {
+            return u64::MAX;
+        };
+        let size = section.size as u64;
+        if size < 4 || value > size - 4 {
+            return u64::MAX;
+        }
+        usize::try_from(value)
+            .ok()
+            .and_then(|v| section.offset.checked_add(v))
+            .and_then(|at| self.u32_at(at))
+            .map_or(u64::MAX, u64::from)
+    }
+
+    fn modinfo(&self, out: &mut ModuleSymbols) {
+        let Some(section) = self.sections.modinfo else {
+            return;
+        };
+        let mut strings = self.bytes(section);
+        while strings.len() > 1 && strings.first() == Some(&0) {
+            strings = strings.get(1..).unwrap_or_default();
+        }
+        if strings.len() <= 1 {
+            return;
+        }
+        for record in strings.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+            let (key, value) = match record.iter().position(|&b| b == b'=') {
+                Some(eq) => (
+                    record.get(..eq).unwrap_or_default(),
+                    record.get(eq + 1..).unwrap_or_default(),
+                ),
+                None => (record, &[][..]),
+            };
+            let list = match key {
+                b"alias" => 0,
+                b"softdep" => 1,
+                b"weakdep" => 2,
+                _ => continue,
+            };
+            let span = out.push(value);
+            match list {
+                0 => out.aliases.push(span),
+                1 => out.softdeps.push(span),
+                _ => out.weakdeps.push(span),
+            }
+        }
+    }
+
+    /// libkmod's dependency symbols; `None` when it would return an error or nothing.
+    fn imports(&self, out: &mut ModuleSymbols) -> Option<Vec<Import>> {
+        let (crc_len, name_len) = if self.is32 { (4, 60) } else { (8, 56) };
+        let versions: &[u8] = match self.sections.versions {
+            Some(section) if section.size % VERSION_RECORD == 0 => self.bytes(section),
+            _ => &[],
+        };
+        let record = |i: usize| -> Option<(u64, &[u8])> {
+            let at = i.checked_mul(VERSION_RECORD)?;
+            let bytes = versions.get(at..at.checked_add(VERSION_RECORD)?)?;
+            let crc_bytes = bytes.get(..crc_len)?;
+            let crc = if self.msb {
+                crc_bytes
+                    .iter()
+                    .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+            } else {
+                crc_bytes
+                    .iter()
+                    .rev()
+                    .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+            };
+            let field = bytes.get(crc_len..crc_len + name_len)?;
+            // A name filling its whole field (no NUL) is unusable.
+            let nul = field.iter().position(|&b| b == 0)?;
+            Some((crc, field.get(..nul)?))
+        };
+        let records = versions.len() / VERSION_RECORD;
+        let strtab = self.sections.strtab?;
+        let symtab = self.sections.symtab?;
+        let symlen = self.symbol_len();
+        if symtab.size % symlen != 0 {
+            return None;
+        }
+        let sparc = self.machine == EM_SPARC || self.machine == EM_SPARCV9;
+        let mut visited = vec![false; records];
+        // The first usable record of each name, as libkmod's linear search finds it.
+        let mut by_name: HashMap<&[u8], usize> = HashMap::with_capacity(records);
+        for r in 0..records {
+            if let Some((_, name)) = record(r) {
+                by_name.entry(name).or_insert(r);
+            }
+        }
+        let mut imports = Vec::new();
+        for i in 1..symtab.size / symlen {
+            let (name_off, _value, info, shndx) = self.symbol(symtab, i)?;
+            if shndx != SHN_UNDEF {
+                continue;
+            }
+            if sparc && info & 0xf == STT_REGISTER {
+                continue;
+            }
+            if name_off as usize >= strtab.size {
+                return None;
+            }
+            let name = self.symbol_name(strtab, name_off);
+            if name.is_empty() {
+                continue;
+            }
+            let mut crc = 0;
+            if let Some(&r) = by_name.get(name) {
+                if let (Some((record_crc, _)), Some(seen)) = (record(r), visited.get_mut(r)) {
+                    crc = record_crc;
+                    *seen = true;
+                }
+            }
+            let name = out.push(name);
+            imports.push(Import {
+                name,
+                crc,
+                weak: info >> 4 == STB_WEAK,
+            });
+        }
+        for (r, seen) in visited.iter().enumerate() {
+            if *seen {
+                continue;
+            }
+            // An unvisited record whose name fills its field makes libkmod fail outright.
+            let (crc, name) = record(r)?;
+            let name = out.push(name);
+            imports.push(Import {
+                name,
+                crc,
+                weak: false,
+            });
+        }
+        (!imports.is_empty()).then_some(imports)
+    }
+}
+
+/// The C string starting at `start` of `bytes` (up to the first NUL or the end).
+fn c_str(bytes: &[u8], start: usize) -> &[u8] {
+    let rest = bytes.get(start..).unwrap_or_default();
+    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    rest.get(..end).unwrap_or_default()
+}
+
+/// Symbols the kernel image provides (owner: none), from `-F System.map` or
+/// `-E Module.symvers`, in file order, followed by the names the module loader provides
+/// itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelSymbols {
+    /// (name, CRC) pairs, with the symbol prefix already removed.
+    pub symbols: Vec<(Vec<u8>, u64)>,
+}
+
+/// Reads `path` as lines of at most [`SYMBOL_FILE_LINE_MAX`] - 1 bytes, as `fgets` with
+/// kmod's buffer splits them (each piece keeps its newline, if it has one).
+fn read_pieces(path: &Path, mut each: impl FnMut(&[u8], u32)) -> std::io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut line = Vec::new();
+    let mut number = 0u32;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(());
+        }
+        for piece in line.chunks(SYMBOL_FILE_LINE_MAX - 1) {
+            number = number.saturating_add(1);
+            each(piece, number);
+        }
+    }
+}
+
+impl KernelSymbols {
+    /// Reads `System.map`. `prefix` is the `-P` character (stripped before `__ksymtab_`).
+    pub fn from_system_map(
+        path: &Path,
+        prefix: Option<u8>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> std::io::Result<KernelSymbols> {
+        let mut symbols = Vec::new();
+        read_pieces(path, |piece, number| {
+            // Up to the first NUL, as a C string.
+            let line = piece.split(|&b| b == 0).next().unwrap_or_default();
+            let mut fields = line.splitn(3, |&b| b == b' ');
+            let (Some(_), Some(_), Some(mut name)) = (fields.next(), fields.next(), fields.next())
+            else {
+                diagnostics.push(Diagnostic::SymbolFileBadLine {
+                    path: path.to_path_buf(),
+                    line: number,
+                    text: line.to_vec(),
+                });
+                return;
+            };
+            if prefix.is_some() && name.first().copied() == prefix {
+                name = name.get(1..).unwrap_or_default();
+            }
+            let Some(symbol) = name.strip_prefix(b"__ksymtab_") else {
+                return;
+            };
+            let symbol = symbol.strip_suffix(b"\n").unwrap_or(symbol);
+            symbols.push((symbol.to_vec(), 0));
+        })?;
+        let mut out = KernelSymbols { symbols };
+        out.add_loader_symbols(prefix);
+        Ok(out)
+    }
+
+    /// Reads `Module.symvers`; only symbols of `vmlinux` count.
+    pub fn from_symvers(
+        path: &Path,
+        prefix: Option<u8>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> std::io::Result<KernelSymbols> {
+        let mut symbols = Vec::new();
+        read_pieces(path, |piece, number| {
+            let line = piece.split(|&b| b == 0).next().unwrap_or_default();
+            let mut fields = line
+                .split(|&b| b == b' ' || b == b'\t')
+                .filter(|f| !f.is_empty());
+            let (Some(version), Some(name), Some(owner)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                return;
+            };
+            if owner != b"vmlinux" {
+                return;
+            }
+            let crc = match parse_hex_crc(version) {
+                Ok(crc) => crc,
+                Err(overflow) => {
+                    diagnostics.push(Diagnostic::SymversBadVersion {
+                        path: path.to_path_buf(),
+                        line: number,
+                        version: version.to_vec(),
+                        overflow,
+                    });
+                    return;
+                }
+            };
+            let name = match prefix {
+                Some(p) if name.first() == Some(&p) => name.get(1..).unwrap_or_default(),
+                _ => name,
+            };
+            symbols.push((name.to_vec(), crc));
+        })?;
+        let mut out = KernelSymbols { symbols };
+        out.add_loader_symbols(prefix);
+        Ok(out)
+    }
+
+    /// The names the module loader resolves itself: `__this_module`, `_GLOBAL_OFFSET_TABLE_`
+    /// (s390), and `TOC.` (PowerPC64 ABIv2) unless already present.
+    fn add_loader_symbols(&mut self, prefix: Option<u8>) {
+        self.symbols.push((b"__this_module".to_vec(), 0));
+        self.symbols.push((b"_GLOBAL_OFFSET_TABLE_".to_vec(), 0));
+        let toc = lookup_key(b"TOC.", prefix);
+        if !self.symbols.iter().any(|(name, _)| name.as_slice() == toc) {
+            self.symbols.push((b"TOC.".to_vec(), 0));
+        }
+    }
+}
+
+/// The name depmod looks a needed symbol up by: without a leading `.` (PowerPC64 function
+/// descriptors) and then without the `-P` prefix character.
+pub fn lookup_key(name: &[u8], prefix: Option<u8>) -> &[u8] {
+    let name = name.strip_prefix(b".").unwrap_or(name);
+    match prefix {
+        Some(p) if name.first() == Some(&p) => name.get(1..).unwrap_or_default(),
+        _ => name,
+    }
+}
+
+/// `strtoull(text, &end, 16)` that must consume everything: optional whitespace and sign,
+/// an optional `0x`, hex digits. `Err(true)` for a value out of range (kmod checks `ERANGE`),
+/// `Err(false)` for trailing garbage.
+fn parse_hex_crc(text: &[u8]) -> Result<u64, bool> {
+    let mut rest = text;
+    while let Some((first, tail)) = rest.split_first() {
+        if !first.is_ascii_whitespace() {
+            break;
+        }
+        rest = tail;
+    }
+    let negative = rest.first() == Some(&b'-');
+    if matches!(rest.first(), Some(b'-') | Some(b'+')) {
+        rest = rest.get(1..).unwrap_or_default();
+    }
+    if (rest.starts_with(b"0x") || rest.starts_with(b"0X"))
+        && rest.get(2).is_some_and(u8::is_ascii_hexdigit)
+    {
+        rest = rest.get(2..).unwrap_or_default();
+    }
+    if rest.is_empty() || !rest.iter().all(u8::is_ascii_hexdigit) {
+        // strtoull with no digits leaves the end at the start: only valid for empty text.
+        return if text.is_empty() { Ok(0) } else { Err(false) };
+    }
+    let mut value: u64 = 0;
+    for &d in rest {
+        let digit = char::from(d).to_digit(16).ok_or(false)?;
+        value = value
+            .checked_mul(16)
+            .and_then(|v| v.checked_add(u64::from(digit)))
+            .ok_or(true)?;
+    }
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testkit::ModuleSpec;
+
+    fn names(m: &ModuleSymbols, spans: &[Span]) -> Vec<String> {
+        spans
+            .iter()
+            .map(|s| String::from_utf8_lossy(m.get(*s)).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn reads_exports_imports_and_info() {
+        let mut spec = ModuleSpec::new("a")
+            .info("alias", "pci:v00001234d*")
+            .info("softdep", "pre: b")
+            .info("alias", "a-alias")
+            .info("weakdep", "c");
+        spec.exports = vec![("a_fn".into(), 0x1234), ("a_other".into(), 7)];
+        spec.imports = vec!["b_fn".into(), "printk".into()];
+        spec.versions = vec![(0xabc, "printk".into()), (0x99, "module_layout".into())];
+        let m = read_image(&spec.build());
+        assert_eq!(m.load_error, None);
+        let exports: Vec<(String, u64)> = m
+            .exports
+            .iter()
+            .map(|e| (String::from_utf8_lossy(m.get(e.name)).into_owned(), e.crc))
+            .collect();
+        assert_eq!(
+            exports,
+            vec![("a_fn".into(), 0x1234), ("a_other".into(), 7)]
+        );
+        let imports: Vec<(String, u64)> = m
+            .imports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|i| (String::from_utf8_lossy(m.get(i.name)).into_owned(), i.crc))
+            .collect();
+        assert_eq!(
+            imports,
+            vec![
+                ("b_fn".into(), 0),
+                ("printk".into(), 0xabc),
+                ("module_layout".into(), 0x99)
+            ]
+        );
+        assert_eq!(names(&m, &m.aliases), vec!["pci:v00001234d*", "a-alias"]);
+        assert_eq!(names(&m, &m.softdeps), vec!["pre: b"]);
+        assert_eq!(names(&m, &m.weakdeps), vec!["c"]);
+    }
+
+    #[test]
+    fn bad_files_are_load_errors() {
+        assert_eq!(read_image(b"hello").load_error.unwrap().errno, EINVAL);
+        assert_eq!(
+            read_image(b"not an elf file at all")
+                .load_error
+                .unwrap()
+                .errno,
+            ENOEXEC
+        );
+        let image = ModuleSpec::new("a").build();
+        let cut = read_image(&image[..image.len() / 2]);
+        assert_eq!(cut.load_error.unwrap().errno, EINVAL);
+        assert!(cut.aliases.is_empty() && cut.imports.is_none());
+    }
+
+    #[test]
+    fn hex_crcs() {
+        assert_eq!(parse_hex_crc(b"0x1234abcd"), Ok(0x1234abcd));
+        assert_eq!(parse_hex_crc(b"ff"), Ok(0xff));
+        assert_eq!(parse_hex_crc(b"0xzz"), Err(false));
+        assert_eq!(parse_hex_crc(b"12g"), Err(false));
+        assert_eq!(parse_hex_crc(b"0x10000000000000000"), Err(true));
+    }
+
+    #[test]
+    fn lookup_strips_dot_and_prefix() {
+        assert_eq!(lookup_key(b".foo", None), b"foo");
+        assert_eq!(lookup_key(b"_foo", Some(b'_')), b"foo");
+        assert_eq!(lookup_key(b"._foo", Some(b'_')), b"foo");
+        assert_eq!(lookup_key(b"foo", Some(b'_')), b"foo");
+    }
+}

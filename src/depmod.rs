@@ -1,0 +1,744 @@
+//! `depmod`: generate modules.dep and the module index files, byte for byte as kmod does.
+//!
+//! The arguments become a plain [`Options`] value; [`kmodcore::depmod::generate`] does the
+//! work and returns kmod's messages as data, which this module words as kmod does; the files
+//! are then published as one set by [`kmodcore::depmod::atomic::commit`] (or printed, `-n`).
+//!
+//! Deliberate differences from kmod are listed in [`DIFFERENCES`].
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, Command};
+use kmodcore::depmod::atomic::{self, CommitError, Stage};
+use kmodcore::depmod::config::DEFAULT_CONFIG_DIRS;
+use kmodcore::depmod::{
+    self as engine, Diagnostic, Fatal, KernelSymbolSource, Level, LinkOptions, Settings,
+};
+
+use crate::report;
+
+const TOOL: &str = "depmod";
+
+/// kmod's `PATH_MAX`: longer module directory paths are refused.
+const PATH_MAX: usize = 4096;
+
+/// Deliberate differences from kmod, for the man page.
+pub const DIFFERENCES: &[&str] = &[
+    "The eleven files are written to temporary files, synced, and renamed into place only when all of them are complete; a failure (a full disk, a read-only directory) leaves the previous files untouched and exits with status 1, and a run killed while renaming is completed by the next run. kmod renames each file as soon as it is written, without syncing, and can publish a truncated index when the disk is full.",
+    "A module that cannot be read is reported once, as \"failed to load symbols from FILE: REASON\"; kmod may also print the decompressor's message once per attempt. A module with an out-of-range section header string index is reported the same way; kmod aborts on an assertion.",
+    "A directory that contains itself through symbolic links is entered once and reported, and directories nested more than 64 levels deep are not entered; kmod recurses until it runs out of file descriptors.",
+    "Where kmod's dependency cycle report would loop forever or abort (a cycle reachable from a module that is not on it), rkmod stops exploring from that module and says so.",
+    "Messages about a directory entry that cannot be examined or opened name the directory by path rather than by file descriptor number.",
+    ".ko.gz, .ko.xz and .ko.zst modules are always recognised; kmod recognises each only when built with its library.",
+    "-m is --moduledir (kmod 34 and later); kmod 30 accepted -m as an ignored --map option.",
+];
+
+/// depmod's command-line definition.
+pub fn command() -> Command {
+    Command::new(TOOL)
+        .about("Generate modules.dep and map files")
+        .override_usage(
+            "depmod -[aA] [options] [forced_version]\n       depmod [options] VERSION FILE...",
+        )
+        .after_help("If no arguments (except options) are given, \"depmod -a\" is assumed.")
+        .disable_version_flag(true)
+        .infer_long_args(true)
+        .arg(flag("all", 'a', "Probe all modules"))
+        .arg(flag(
+            "quick",
+            'A',
+            "Only does the work if there's a new module",
+        ))
+        .arg(flag("errsyms", 'e', "Report not supplied symbols"))
+        .arg(
+            Arg::new("show")
+                .short('n')
+                .long("show")
+                .visible_alias("dry-run")
+                .action(ArgAction::SetTrue)
+                .help("Write the dependency file on stdout only"),
+        )
+        .arg(value(
+            "symbol-prefix",
+            'P',
+            "CHAR",
+            "Architecture symbol prefix",
+        ))
+        .arg(
+            Arg::new("config")
+                .short('C')
+                .long("config")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(OsString))
+                .action(ArgAction::Append)
+                .help("Read configuration from PATH"),
+        )
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(ArgAction::Count)
+                .help("Enable verbose mode"),
+        )
+        .arg(flag("warn", 'w', "Warn on duplicates"))
+        .arg(
+            Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(ArgAction::SetTrue)
+                .help("show version"),
+        )
+        .arg(value("basedir", 'b', "DIR", "Root path (default: /)"))
+        .arg(value(
+            "moduledir",
+            'm',
+            "DIR",
+            "Module directory (default: /lib/modules)",
+        ))
+        .arg(value(
+            "outdir",
+            'o',
+            "DIR",
+            "Output root path (default: same as <basedir>)",
+        ))
+        .arg(value(
+            "filesyms",
+            'F',
+            "FILE",
+            "Use the file instead of the current kernel symbols",
+        ))
+        .arg(value(
+            "symvers",
+            'E',
+            "FILE",
+            "Use Module.symvers file to check symbol versions",
+        ))
+        .arg(
+            Arg::new("args")
+                .value_name("VERSION [FILE]")
+                .value_parser(clap::value_parser!(OsString))
+                .action(ArgAction::Append)
+                .help("Kernel version, then (optionally) the only module files to index"),
+        )
+}
+
+fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
+    Arg::new(name)
+        .short(short)
+        .long(name)
+        .action(ArgAction::SetTrue)
+        .help(help)
+}
+
+fn value(name: &'static str, short: char, value_name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name)
+        .short(short)
+        .long(name)
+        .value_name(value_name)
+        .value_parser(clap::value_parser!(OsString))
+        .action(ArgAction::Set)
+        .help(help)
+}
+
+/// depmod's options as plain data.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `-a`.
+    pub all: bool,
+    /// `-A`.
+    pub quick: bool,
+    /// `-b` (as given).
+    pub basedir: Option<OsString>,
+    /// `-m`.
+    pub moduledir: Option<OsString>,
+    /// `-o` (as given).
+    pub outdir: Option<OsString>,
+    /// `-C`, in order.
+    pub config: Vec<OsString>,
+    /// `-E`.
+    pub symvers: Option<OsString>,
+    /// `-F`.
+    pub system_map: Option<OsString>,
+    /// `-e`.
+    pub errsyms: bool,
+    /// `-v`, counted.
+    pub verbose: u8,
+    /// `-n`.
+    pub show: bool,
+    /// `-P` (as given; must be one byte).
+    pub symbol_prefix: Option<OsString>,
+    /// `-w`.
+    pub warn: bool,
+    /// `-V`.
+    pub version: bool,
+    /// The positional arguments: a kernel version, then module files.
+    pub args: Vec<OsString>,
+}
+
+impl Options {
+    fn from_matches(m: &clap::ArgMatches) -> Options {
+        let one = |id: &str| m.get_one::<OsString>(id).cloned();
+        Options {
+            all: m.get_flag("all"),
+            quick: m.get_flag("quick"),
+            basedir: one("basedir"),
+            moduledir: one("moduledir"),
+            outdir: one("outdir"),
+            config: m
+                .get_many::<OsString>("config")
+                .map(|v| v.cloned().collect())
+                .unwrap_or_default(),
+            symvers: one("symvers"),
+            system_map: one("filesyms"),
+            errsyms: m.get_flag("errsyms"),
+            verbose: m.get_count("verbose"),
+            show: m.get_flag("show"),
+            symbol_prefix: one("symbol-prefix"),
+            warn: m.get_flag("warn"),
+            version: m.get_flag("version"),
+            args: m
+                .get_many::<OsString>("args")
+                .map(|v| v.cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Where messages go, with kmod's verbosity rules.
+struct Log {
+    verbose: u8,
+}
+
+impl Log {
+    fn line(&self, level: &str, message: &[u8]) {
+        let mut line = Vec::with_capacity(message.len() + 24);
+        line.extend_from_slice(TOOL.as_bytes());
+        line.extend_from_slice(b": ");
+        line.extend_from_slice(level.as_bytes());
+        line.extend_from_slice(b": ");
+        line.extend_from_slice(message);
+        line.push(b'\n');
+        let _ = std::io::stderr().lock().write_all(&line);
+    }
+
+    fn fatal(&self, message: &[u8]) {
+        self.line("FATAL", message);
+    }
+
+    fn error(&self, message: &[u8]) {
+        self.line("ERROR", message);
+    }
+
+    fn diagnostic(&self, out: &mut report::Output, d: &Diagnostic) {
+        let message = describe(d);
+        match d.level() {
+            Level::Error => self.line("ERROR", &message),
+            Level::Warning => self.line("WARNING", &message),
+            Level::Info if self.verbose >= 2 => self.line("INFO", &message),
+            Level::Info => {}
+            Level::Verbose if self.verbose >= 1 => {
+                out.write(&message);
+                out.write(b"\n");
+            }
+            Level::Verbose => {}
+        }
+    }
+}
+
+/// Concatenates byte pieces.
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+fn strerror(errno: i32) -> Vec<u8> {
+    report::strerror(errno).into_bytes()
+}
+
+fn path_bytes(path: &std::path::Path) -> &[u8] {
+    path.as_os_str().as_bytes()
+}
+
+/// A diagnostic in kmod's words.
+fn describe(d: &Diagnostic) -> Vec<u8> {
+    use Diagnostic::*;
+    match d {
+        ConfigUnreadable { path, error } => {
+            cat(&[b"file parse ", path_bytes(path), b": ", &strerror(*error)])
+        }
+        ConfigDirUnreadable { path, error } => {
+            cat(&[b"files list ", path_bytes(path), b": ", &strerror(*error)])
+        }
+        ConfigBadLine {
+            path,
+            line,
+            command,
+        } => cat(&[
+            path_bytes(path),
+            format!(":{line}: ignoring bad line starting with '").as_bytes(),
+            command,
+            b"'",
+        ]),
+        ConfigKernelMismatch {
+            path,
+            line,
+            what,
+            pattern,
+        } => cat(&[
+            path_bytes(path),
+            format!(":{line}: {what} did not match ").as_bytes(),
+            pattern,
+        ]),
+        ConfigNotImplemented {
+            path,
+            line,
+            command,
+        } => cat(&[
+            path_bytes(path),
+            format!(":{line}: command ").as_bytes(),
+            command,
+            b" not implemented yet",
+        ]),
+        ConfigNotConf { dir, name } => {
+            cat(&[b"All cfg files need .conf: ", path_bytes(dir), b"/", name])
+        }
+        ConfigCannotStat { dir, name } => {
+            cat(&[b"Cannot stat directory entry: ", path_bytes(dir), name])
+        }
+        ConfigSubdirectory { dir, name } => cat(&[
+            b"Directories inside directories are not supported: ",
+            path_bytes(dir),
+            b"/",
+            name,
+        ]),
+        ScanDirUnreadable { path, error } => {
+            cat(&[b"could not open directory ", path, b": ", &strerror(*error)])
+        }
+        ScanUnsupportedType { path, mode } => cat(&[
+            b"unsupported file type ",
+            path,
+            format!(": {mode:o}").as_bytes(),
+        ]),
+        ScanStatFailed { dir, name, error } => {
+            cat(&[b"fstatat(", dir, b", ", name, b"): ", &strerror(*error)])
+        }
+        ScanOpenFailed { dir, name, error } => cat(&[
+            b"openat(",
+            dir,
+            b", ",
+            name,
+            b", O_RDONLY): ",
+            &strerror(*error),
+        ]),
+        ScanLoop { path } => cat(&[
+            path,
+            b": directory loop through symbolic links, not entered again",
+        ]),
+        ScanTooDeep { path } => cat(&[path, b": directories nested too deeply, not entered"]),
+        HashAddUnique { key, error } => cat(&[b"hash_add_unique ", key, b": ", &strerror(*error)]),
+        ModuleExistsWithOtherPath {
+            name,
+            new_path,
+            old_path,
+        } => cat(&[
+            b"kmod_module '",
+            name,
+            b"' already exists with different path: new-path='",
+            new_path,
+            b"' old-path='",
+            old_path,
+            b"'",
+        ]),
+        InputDirUnreadable { dir, error } => {
+            cat(&[b"could not open directory ", dir, b": ", &strerror(*error)])
+        }
+        InputUnreadable { name, dir, error } => cat(&[
+            b"could not open ",
+            name.as_bytes(),
+            b" at ",
+            dir,
+            b": ",
+            &strerror(*error),
+        ]),
+        OrderCorrupted { dir, line } => cat(&[
+            dir,
+            format!("/modules.order:{line} corrupted line misses '\\n'").as_bytes(),
+        ]),
+        DepfileStatFailed { dir, error } => cat(&[
+            b"could not fstatat(",
+            dir,
+            b", modules.dep): ",
+            &strerror(*error),
+        ]),
+        LoadSymbolsFailed { path, error } => {
+            let mut m = cat(&[
+                b"failed to load symbols from ",
+                path,
+                b": ",
+                &strerror(error.errno),
+            ]);
+            if let Some(detail) = &error.detail {
+                m.extend_from_slice(format!(" ({detail})").as_bytes());
+            }
+            m
+        }
+        UnknownSymbol { path, symbol } => cat(&[path, b" needs unknown symbol ", symbol]),
+        VersionMismatch { path, symbol } => {
+            cat(&[path, b" disagrees about version of symbol ", symbol])
+        }
+        Needs {
+            path,
+            symbol,
+            owner,
+        } => cat(&[path, b" needs \"", symbol, b"\": ", owner]),
+        SymbolFileBadLine { path, line, text } => cat(&[
+            path_bytes(path),
+            format!(":{line}: invalid line: ").as_bytes(),
+            text,
+        ]),
+        SymversBadVersion {
+            path,
+            line,
+            version,
+            overflow,
+        } => cat(&[
+            path_bytes(path),
+            format!(":{line} Invalid symbol version ").as_bytes(),
+            version,
+            b": ",
+            &strerror(if *overflow { 34 } else { 0 }),
+        ]),
+        Cycle { modules } => {
+            let mut m = b"Cycle detected: ".to_vec();
+            m.extend_from_slice(&modules.join(&b" -> "[..]));
+            m
+        }
+        CycleSearchStopped { start } => cat(&[
+            b"stopped looking for cycles from ",
+            start,
+            b": the search does not end (kmod would not finish)",
+        ]),
+        CycleCount { modules } => {
+            format!("Found {modules} modules in dependency cycles!").into_bytes()
+        }
+        DuplicateDeps { line } => cat(&[b"duplicate module deps:\n", line]),
+        UnmatchedBracket { alias } => cat(&[b"Unmatched bracket in ", alias]),
+        DuplicateAlias { alias, module } => {
+            cat(&[b"duplicate module alias:\n", alias, b" ", module])
+        }
+        DuplicateSymbol { key, module } => cat(&[b"duplicate module syms:\n", key, b" ", module]),
+        BuiltinBadLine { line } => cat(&[b"Invalid modules.builtin line: ", line]),
+        BuiltinFieldTooLong { partial } => {
+            cat(&[b"Could not flush stream: 28. Partial content: ", partial])
+        }
+        DevnameWithoutNumbers { module, devname } => cat(&[
+            b"Module '",
+            module,
+            b"' has devname (",
+            devname,
+            b") but lacks major and minor information. Ignoring.",
+        ]),
+        other => format!("{other:?}").into_bytes(),
+    }
+}
+
+/// `sscanf(version, "%u.%u") == 2`.
+fn is_version_number(version: &[u8]) -> bool {
+    fn unsigned(text: &[u8]) -> Option<&[u8]> {
+        let mut rest = text;
+        while rest.first().is_some_and(|b| b.is_ascii_whitespace()) {
+            rest = rest.get(1..)?;
+        }
+        if matches!(rest.first(), Some(b'+') | Some(b'-')) {
+            rest = rest.get(1..)?;
+        }
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        (digits > 0).then(|| rest.get(digits..)).flatten()
+    }
+    unsigned(version)
+        .and_then(|rest| rest.strip_prefix(b"."))
+        .and_then(unsigned)
+        .is_some()
+}
+
+/// kmod's `path_make_absolute_cwd`.
+fn absolute(path: &OsStr) -> Vec<u8> {
+    let bytes = path.as_bytes();
+    if bytes.first() == Some(&b'/') {
+        return bytes.to_vec();
+    }
+    let mut out = std::env::current_dir()
+        .map(PathBuf::into_os_string)
+        .unwrap_or_default()
+        .into_vec();
+    out.push(b'/');
+    out.extend_from_slice(bytes);
+    out
+}
+
+fn module_dir(root: &[u8], moduledir: &[u8], kver: &[u8]) -> Vec<u8> {
+    cat(&[root, b"/", moduledir, b"/", kver])
+}
+
+/// Runs depmod with `args` (argv, starting with the program name) and returns the exit code.
+pub fn run(args: Vec<OsString>) -> i32 {
+    let matches = match crate::cli::parse(command(), TOOL, args) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let options = Options::from_matches(&matches);
+    if options.version {
+        println!("{}", crate::cli::version_text());
+        return 0;
+    }
+    let log = Log {
+        verbose: options.verbose,
+    };
+    let prefix = match &options.symbol_prefix {
+        None => None,
+        Some(p) => match p.as_bytes() {
+            [c] => Some(*c),
+            _ => {
+                log.fatal(b"-P only takes a single char");
+                return 1;
+            }
+        },
+    };
+
+    let mut positional = options.args.iter();
+    let kver: Vec<u8> = match positional.next() {
+        Some(v) if !is_version_number(v.as_bytes()) => {
+            log.error(&cat(&[b"Bad version passed ", v.as_bytes()]));
+            return 1;
+        }
+        Some(v) => v.as_bytes().to_vec(),
+        None => match nix::sys::utsname::uname() {
+            Ok(u) => u.release().as_bytes().to_vec(),
+            Err(e) => {
+                log.fatal(format!("uname() failed: {}", e.desc()).as_bytes());
+                return 1;
+            }
+        },
+    };
+    let files: Vec<Vec<u8>> = positional.map(|f| f.as_bytes().to_vec()).collect();
+
+    let root = options.basedir.as_deref().map(absolute).unwrap_or_default();
+    let out_root = options.outdir.as_deref().map(absolute);
+    let moduledir_arg = options
+        .moduledir
+        .as_deref()
+        .map(|m| m.as_bytes().to_vec())
+        .unwrap_or_else(|| kmodcore::moddir::MODULE_DIRECTORY.as_bytes().to_vec());
+    let moduledir: &[u8] = {
+        let start = moduledir_arg
+            .iter()
+            .position(|&b| b != b'/')
+            .unwrap_or(moduledir_arg.len());
+        moduledir_arg.get(start..).unwrap_or_default()
+    };
+    let dirname = module_dir(&root, moduledir, &kver);
+    let outdir = module_dir(out_root.as_deref().unwrap_or(&root), moduledir, &kver);
+    for (dir, base) in [
+        (&dirname, &root),
+        (&outdir, out_root.as_ref().unwrap_or(&root)),
+    ] {
+        if dir.len() >= PATH_MAX {
+            log.error(&cat(&[
+                b"Bad directory ",
+                base,
+                b"/",
+                moduledir,
+                b"/",
+                &kver,
+                b": path too long",
+            ]));
+            return 1;
+        }
+    }
+
+    let all = options.all || files.is_empty();
+    let mut out = report::Output::new();
+    let mut diagnostics = Vec::new();
+    if options.quick {
+        if options.show {
+            return 0;
+        }
+        let fresh = engine::scan::up_to_date(&dirname, &mut diagnostics);
+        for d in diagnostics.drain(..) {
+            log.diagnostic(&mut out, &d);
+        }
+        if fresh {
+            return 0;
+        }
+    }
+
+    let mut link = LinkOptions {
+        prefix,
+        check_symvers: options.symvers.is_some(),
+        print_unknown: options.errsyms,
+        verbose: options.verbose >= 1,
+    };
+    let kernel_symbols = if let Some(symvers) = &options.symvers {
+        Some(KernelSymbolSource::Symvers(PathBuf::from(symvers)))
+    } else if let Some(map) = &options.system_map {
+        Some(KernelSymbolSource::SystemMap(PathBuf::from(map)))
+    } else {
+        if link.print_unknown {
+            log.line("WARNING", b"-e needs -E or -F");
+            link.print_unknown = false;
+        }
+        None
+    };
+    let config_paths: Vec<PathBuf> = if options.config.is_empty() {
+        DEFAULT_CONFIG_DIRS.iter().map(PathBuf::from).collect()
+    } else {
+        options.config.iter().map(PathBuf::from).collect()
+    };
+    let settings = Settings {
+        dirname,
+        kernel_version: kver,
+        config_paths,
+        files: (!all).then_some(files),
+        kernel_symbols,
+        link,
+        warn_duplicates: options.warn,
+    };
+
+    let generated = engine::generate(&settings, options.show, &mut diagnostics);
+    for d in &diagnostics {
+        log.diagnostic(&mut out, d);
+    }
+    let files = match generated {
+        Ok(files) => files,
+        Err(fatal) => {
+            report_fatal(&log, &fatal);
+            return 1;
+        }
+    };
+    if options.show {
+        for file in &files {
+            out.write(&file.bytes);
+        }
+        out.flush();
+        return 0;
+    }
+    out.flush();
+    let target = PathBuf::from(OsStr::from_bytes(&outdir));
+    match atomic::commit(&target, &files) {
+        Ok(_) => 0,
+        Err(e) => {
+            report_commit_error(&log, &outdir, &e);
+            1
+        }
+    }
+}
+
+fn report_fatal(log: &Log, fatal: &Fatal) {
+    match fatal {
+        Fatal::SearchFailed { error } => {
+            log.fatal(&cat(&[b"could not search modules: ", &strerror(*error)]))
+        }
+        Fatal::NotAbsolute { path } => log.fatal(&cat(&[path, b": not absolute path."])),
+        Fatal::CreateFailed { path, error } => log.fatal(&cat(&[
+            b"could not create module ",
+            path,
+            b": ",
+            &strerror(*error),
+        ])),
+        Fatal::AddFailed { path, error } => log.fatal(&cat(&[
+            b"could not add module ",
+            path,
+            b": ",
+            &strerror(*error),
+        ])),
+        Fatal::KernelSymbols { path, error } => log.fatal(&cat(&[
+            b"could not load ",
+            path_bytes(path),
+            b": ",
+            &strerror(*error),
+        ])),
+        // The cycles and their count are already reported.
+        Fatal::Cycles { .. } => {}
+        Fatal::IndexCharacter { byte, string } => {
+            let mut m = b"Module index: bad character '".to_vec();
+            m.push(*byte);
+            m.extend_from_slice(
+                format!("'=0x{byte:x} - only 7-bit ASCII is supported:\n").as_bytes(),
+            );
+            m.extend_from_slice(string);
+            m.push(b'\n');
+            log.fatal(&m);
+        }
+        other => log.error(format!("could not write the indexes: {other}").as_bytes()),
+    }
+}
+
+fn report_commit_error(log: &Log, outdir: &[u8], e: &CommitError) {
+    let reason = e
+        .source
+        .raw_os_error()
+        .map_or_else(|| e.source.to_string().into_bytes(), strerror);
+    let path = path_bytes(&e.path);
+    let message = match e.stage {
+        Stage::CreateDir => {
+            log.fatal(&cat(&[
+                b"could not create directory ",
+                outdir,
+                b": ",
+                &reason,
+            ]));
+            return;
+        }
+        Stage::OpenDir => {
+            log.fatal(&cat(&[
+                b"could not open directory ",
+                outdir,
+                b": ",
+                &reason,
+            ]));
+            return;
+        }
+        Stage::CreateTemp => cat(&[
+            b"Could not create temporary file at '",
+            outdir,
+            b"': ",
+            &reason,
+        ]),
+        Stage::Write => cat(&[b"Could not write index '", path, b"': ", &reason]),
+        Stage::Journal => cat(&[
+            b"Could not write the publication journal '",
+            path,
+            b"': ",
+            &reason,
+        ]),
+        Stage::Recover => cat(&[
+            b"Could not clean up after an earlier run at '",
+            path,
+            b"': ",
+            &reason,
+        ]),
+        Stage::Publish => cat(&[b"Could not publish the indexes at '", path, b"': ", &reason]),
+    };
+    log.error(&message);
+    if matches!(e.stage, Stage::CreateTemp | Stage::Write | Stage::Journal) {
+        log.error(&cat(&[b"no index was changed in ", outdir]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_as_sscanf_reads_them() {
+        assert!(is_version_number(b"6.1.0-47-amd64"));
+        assert!(is_version_number(b" 5.10"));
+        assert!(is_version_number(b"-1.+2x"));
+        assert!(!is_version_number(b"6"));
+        assert!(!is_version_number(b"6."));
+        assert!(!is_version_number(b"v6.1"));
+        assert!(!is_version_number(b"/lib/modules/x.ko"));
+    }
+}
