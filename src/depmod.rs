@@ -254,6 +254,9 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
 }
 
 fn strerror(errno: i32) -> Vec<u8> {
+    if errno == 0 {
+        return b"Success".to_vec();
+    }
     report::strerror(errno).into_bytes()
 }
 

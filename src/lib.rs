@@ -9,8 +9,14 @@
 
 pub mod cli;
 pub mod depmod;
+pub mod insmod;
+pub mod kmod;
+pub mod kmsg;
+pub mod logger;
+pub mod lsmod;
 pub mod modinfo;
 pub mod report;
+pub mod rmmod;
 
 use std::ffi::OsString;
 
@@ -28,13 +34,23 @@ pub const TOOLS: &[(&str, &str)] = &[
 /// The clap definitions of the tools, by name: the single source of their help text, man
 /// pages and completions.
 pub fn commands() -> Vec<clap::Command> {
-    vec![modinfo::command()]
+    vec![
+        modinfo::command(),
+        insmod::command(),
+        rmmod::command(),
+        lsmod::command(),
+        kmod::command(),
+    ]
 }
 
 /// Where a tool deliberately behaves differently from kmod, and why: printed in its man page.
 pub fn differences(tool: &str) -> Option<&'static [&'static str]> {
     match tool {
         "modinfo" => Some(modinfo::DIFFERENCES),
+        "insmod" => Some(insmod::DIFFERENCES),
+        "rmmod" => Some(rmmod::DIFFERENCES),
+        "lsmod" => Some(lsmod::DIFFERENCES),
+        "kmod" => Some(kmod::DIFFERENCES),
         _ => None,
     }
 }
@@ -45,6 +61,10 @@ pub fn run_tool(tool: &str, args: Vec<OsString>) -> Option<i32> {
     match tool {
         "modinfo" => Some(modinfo::run(args)),
         "depmod" => Some(depmod::run(args)),
+        "insmod" => Some(insmod::run(args)),
+        "rmmod" => Some(rmmod::run(args)),
+        "lsmod" => Some(lsmod::run(args)),
+        "kmod" => Some(kmod::run(args)),
         _ => None,
     }
 }

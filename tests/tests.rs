@@ -5,5 +5,6 @@
 mod util;
 
 mod cli;
+mod depmod_fixtures;
 mod modinfo_fixtures;
 mod real;

@@ -30,5 +30,6 @@ pub mod moddir;
 pub mod lookup;
 pub mod config;
 pub mod depmod;
+pub mod kernel;
 
 pub use error::{Error, Result};

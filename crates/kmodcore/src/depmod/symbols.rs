@@ -99,7 +99,9 @@ pub struct LoadError {
     /// The errno value kmod reports (`ENOEXEC` for a file that is not ELF, `EINVAL` for a
     /// broken one, or the operating system's error).
     pub errno: i32,
-    /// Our more precise description, when we have one beyond the errno.
+    /// A description beyond the errno, where kmod's own message would say more (a
+    /// decompression failure, which libkmod logs separately). `None` where kmod prints the
+    /// errno text alone.
     pub detail: Option<String>,
 }
 
@@ -179,18 +181,19 @@ pub fn read_module(path: &Path) -> ModuleSymbols {
 pub fn read_image(data: &[u8]) -> ModuleSymbols {
     // libkmod refuses files shorter than its 6-byte magic probe before anything else.
     if data.len() < 6 {
-        return ModuleSymbols::failed(EINVAL, Some("file too short".into()));
+        return ModuleSymbols::failed(EINVAL, None);
     }
     let elf = match RawElf::parse(data) {
         Ok(elf) => elf,
         Err(ElfError::NotElf) => return ModuleSymbols::failed(ENOEXEC, None),
-        Err(ElfError::Invalid(why)) => return ModuleSymbols::failed(EINVAL, Some(why.to_string())),
+        // kmod reports these by errno alone, and so do we.
+        Err(ElfError::Invalid(_)) => return ModuleSymbols::failed(EINVAL, None),
     };
     let mut out = ModuleSymbols::default();
-    if let Err(why) = elf.exports(&mut out) {
+    if elf.exports(&mut out).is_err() {
         out.load_error = Some(LoadError {
             errno: EINVAL,
-            detail: Some(why.to_string()),
+            detail: None,
         });
     }
     elf.modinfo(&mut out);

@@ -1,0 +1,241 @@
+//! `lsmod` (and `kmod list`): show the loaded modules, byte for byte as kmod's lsmod does.
+//!
+//! The list and its order come from `/proc/modules`; each module's size, use count and users
+//! come from `/sys/module/NAME` (`coresize`, `refcnt`, `holders/` in directory order), as
+//! libkmod reads them. The format is kmod's:
+//!
+//! ```text
+//! Module                  Size  Used by
+//! NAME (left-aligned in 19) SIZE (right-aligned in 8), two spaces, COUNT[ HOLDER,HOLDER...]
+//! ```
+//!
+//! A value that cannot be read is printed as kmod prints it: as a negative errno.
+
+use std::ffi::OsString;
+
+use clap::{Arg, ArgAction, Command};
+use kmodcore::kernel::{self, Errno, Kernel, NixKernel};
+
+use crate::logger::Logger;
+use crate::report::{strerror, Output};
+
+/// The header line.
+const HEADER: &[u8] = b"Module                  Size  Used by\n";
+
+/// Deliberate differences from kmod, for the man page.
+pub const DIFFERENCES: &[&str] = &[
+    "A /proc/modules line whose first field could not be a module name (it contains '/', or is '.' or '..') is skipped; kmod would look it up in /sys.",
+    "--version prints \"kmod version 34 (rkmod VERSION)\" so that scripts reading kmod's version keep working.",
+];
+
+/// lsmod's command-line definition; `name` is `lsmod`, or `list` for `kmod list`.
+pub fn command_named(name: &'static str) -> Command {
+    Command::new(name)
+        .about("Show the status of modules in the Linux kernel")
+        .override_usage(format!("{name} [options]"))
+        .disable_version_flag(true)
+        .infer_long_args(true)
+        .arg(
+            Arg::new("syslog")
+                .short('s')
+                .long("syslog")
+                .action(ArgAction::SetTrue)
+                .help("print to syslog, not stderr"),
+        )
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(ArgAction::Count)
+                .help("enables more messages"),
+        )
+        .arg(
+            Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(ArgAction::SetTrue)
+                .help("show version"),
+        )
+        .arg(
+            Arg::new("extra")
+                .value_parser(clap::value_parser!(OsString))
+                .action(ArgAction::Append)
+                .hide(true),
+        )
+}
+
+/// lsmod's command-line definition.
+pub fn command() -> Command {
+    command_named("lsmod")
+}
+
+/// Runs lsmod with `args` (argv, starting with the program name); returns the exit code.
+pub fn run(args: Vec<OsString>) -> i32 {
+    run_as("lsmod", "lsmod", args)
+}
+
+/// Runs lsmod's code as `tool` (its name in messages: `lsmod`, or `kmod` for `kmod list`).
+pub fn run_as(tool: &str, name: &'static str, args: Vec<OsString>) -> i32 {
+    let matches = match crate::cli::parse(command_named(name), tool, args) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    if matches.get_flag("version") {
+        println!("{}", crate::cli::version_text());
+        return 0;
+    }
+    let log = Logger::new(
+        tool,
+        matches.get_flag("syslog"),
+        matches.get_count("verbose"),
+    );
+    if matches.get_many::<OsString>("extra").is_some() {
+        log.error("too many arguments provided.");
+        return 1;
+    }
+    let mut out = Output::new();
+    let code = match render(&NixKernel::new(), &log) {
+        Some(bytes) => {
+            out.write(&bytes);
+            0
+        }
+        None => 1,
+    };
+    out.flush();
+    code
+}
+
+/// lsmod's output for `kernel`, or `None` (after an error on `log`) when the list of modules
+/// cannot be read.
+pub fn render(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
+    let modules = match kernel.loaded_modules() {
+        Ok(modules) => modules,
+        Err(e) => {
+            let errno = e.errno();
+            log.error(&format!(
+                "could not open /proc/modules: {}",
+                strerror(errno)
+            ));
+            log.error(&format!(
+                "could not get list of modules: {}",
+                strerror(errno)
+            ));
+            return None;
+        }
+    };
+    let mut out = HEADER.to_vec();
+    for module in modules {
+        let name = kernel::normalize_module_name(&module.name);
+        let shown = String::from_utf8_lossy(&name);
+        let size = match kernel.coresize(&name) {
+            Ok(size) => size,
+            // A coresize that does not parse: kmod reports it and shows 0.
+            Err(Errno::EINVAL) => {
+                log.error(&format!("failed to read coresize from /sys/module/{shown}"));
+                0
+            }
+            Err(errno) => -(errno as i64),
+        };
+        let count = match kernel.refcnt(&name) {
+            Ok(count) => count,
+            Err(errno) => {
+                if errno == Errno::EINVAL {
+                    log.error(&format!(
+                        "could not read integer from '/sys/module/{shown}/refcnt': '{}'",
+                        strerror(errno as i32)
+                    ));
+                }
+                -(errno as i64)
+            }
+        };
+        // kmod keeps the count in an int.
+        let count = count as i32;
+        out.extend_from_slice(&name);
+        out.extend(std::iter::repeat(b' ').take(19usize.saturating_sub(name.len())));
+        out.extend_from_slice(format!(" {size:>8}  {count}").as_bytes());
+        match kernel.holders(&name) {
+            Ok(holders) => {
+                let mut separator = b' ';
+                for holder in holders {
+                    out.push(separator);
+                    separator = b',';
+                    out.extend_from_slice(&kernel::normalize_module_name(&holder));
+                }
+            }
+            Err(errno) => log.error(&format!(
+                "could not open '/sys/module/{shown}/holders': {}",
+                strerror(errno as i32)
+            )),
+        }
+        out.push(b'\n');
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmodcore::kernel::{FakeKernel, FakeModule};
+
+    #[test]
+    fn format_matches_kmods_printf() {
+        // Expected bytes written from kmod's format: "%-19s %8ld  %d", then " h1,h2".
+        let mut long = FakeModule::live("a_module_name_longer_than_19");
+        long.size = 123456789;
+        let kernel = FakeKernel::new()
+            .with_module(FakeModule::live("e1000"))
+            .with_module(FakeModule::live("libata").held_by(&["ata_piix", "ata_generic"]))
+            .with_module(long);
+        let log = Logger::memory("lsmod", 0);
+        let out = render(&kernel, &log).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Module                  Size  Used by\n\
+             a_module_name_longer_than_19 123456789  0\n\
+             libata                 16384  2 ata_piix,ata_generic\n\
+             e1000                  16384  0\n"
+        );
+        assert_eq!(log.captured(), "");
+    }
+
+    #[test]
+    fn unreadable_values_are_negative_errnos() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("proc")).unwrap();
+        std::fs::write(
+            r.join("proc/modules"),
+            "gone 4096 0 - Live 0x0\nodd 8192 0 - Live 0x0\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(r.join("sys/module/odd")).unwrap();
+        std::fs::write(r.join("sys/module/odd/refcnt"), "x\n").unwrap();
+        let kernel = NixKernel::with_root(r);
+        let log = Logger::memory("lsmod", 0);
+        let out = render(&kernel, &log).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Module                  Size  Used by\n\
+             gone                      -2  -2\n\
+             odd                     8192  -22\n"
+        );
+        assert_eq!(
+            log.captured(),
+            "lsmod: ERROR: could not open '/sys/module/gone/holders': No such file or directory\n\
+             lsmod: ERROR: could not read integer from '/sys/module/odd/refcnt': 'Invalid argument'\n\
+             lsmod: ERROR: could not open '/sys/module/odd/holders': No such file or directory\n"
+        );
+    }
+
+    #[test]
+    fn no_proc_modules() {
+        let root = tempfile::tempdir().unwrap();
+        let log = Logger::memory("lsmod", 0);
+        assert_eq!(render(&NixKernel::with_root(root.path()), &log), None);
+        assert_eq!(
+            log.captured(),
+            "lsmod: ERROR: could not open /proc/modules: No such file or directory\n\
+             lsmod: ERROR: could not get list of modules: No such file or directory\n"
+        );
+    }
+}
