@@ -3,4 +3,5 @@
 //! Needs the cache that `scripts/real-trees.sh` fills. Outside CI a missing cache is a loud
 //! skip; under CI it is a failure.
 
+mod depmod;
 mod modinfo;
