@@ -609,6 +609,14 @@ pub fn run(args: Vec<OsString>) -> i32 {
         warn_duplicates: options.warn,
     };
 
+    let target = PathBuf::from(OsStr::from_bytes(&outdir));
+    if !options.show {
+        // Finish what a killed earlier run left before anything can fail.
+        if let Err(e) = atomic::recover_existing(&target) {
+            report_commit_error(&log, &outdir, &e);
+            return 1;
+        }
+    }
     let generated = engine::generate(&settings, options.show, &mut diagnostics);
     for d in &diagnostics {
         log.diagnostic(&mut out, d);
@@ -628,7 +636,6 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 0;
     }
     out.flush();
-    let target = PathBuf::from(OsStr::from_bytes(&outdir));
     match atomic::commit(&target, &files) {
         Ok(_) => 0,
         Err(e) => {

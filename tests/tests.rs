@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod depmod_crash;
 mod depmod_fixtures;
 mod modinfo_fixtures;
 mod real;

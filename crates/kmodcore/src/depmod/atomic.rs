@@ -19,7 +19,8 @@
 //!
 //! A crash before step 4 leaves the old set and orphan temporaries (deleted by the next run);
 //! a crash during step 5 leaves a journal, and the next run completes the renames before
-//! anything else. Each file is always either completely old or completely new.
+//! anything else ([`recover_existing`], called before the analysis, so even a run that fails
+//! later does it). Each file is always either completely old or completely new.
 //!
 //! Journal format (text, one entry per line, names without `/` or newlines):
 //!
@@ -181,6 +182,17 @@ pub fn recover(dir: &Path) -> Result<Recovery, CommitError> {
         sync_dir(dir)?;
     }
     Ok(report)
+}
+
+/// Finishes an earlier run's interrupted publication in `dir`, if `dir` exists, under the
+/// directory lock. depmod calls this before its analysis, so that a run that then fails (a
+/// dependency cycle, say) still leaves a consistent set behind.
+pub fn recover_existing(dir: &Path) -> Result<Recovery, CommitError> {
+    if !dir.is_dir() {
+        return Ok(Recovery::default());
+    }
+    let _lock = lock(dir)?;
+    recover(dir)
 }
 
 /// Creates, fills and syncs one temporary file.
