@@ -38,6 +38,7 @@ const COMPAT: &[&str] = &["lsmod", "rmmod", "insmod", "modinfo", "modprobe", "de
 
 /// Deliberate differences from kmod, for the man page.
 pub const DIFFERENCES: &[&str] = &[
+    "static-nodes reads a modules.devname that is a FIFO or a device as empty, where kmod would block reading it.",
     "--version prints \"kmod version 34 (rkmod VERSION)\" so that scripts reading kmod's version keep working.",
 ];
 
@@ -358,12 +359,15 @@ pub fn execute_static_nodes(options: &StaticNodesOptions, input: &Path, shown: &
 /// The most bytes of modules.devname read: far more than any kernel has device names.
 const MAX_DEVNAME: u64 = 16 * 1024 * 1024;
 
+/// Reads modules.devname. Something that is not a regular file reads as empty: kmod opens a
+/// directory and gets nothing from it (and would block forever on a FIFO).
 fn read_devname(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let (file, _) = kmodcore::module::open_regular_file(path).map_err(|e| match e {
-        kmodcore::Error::Io { source, .. } => source,
-        other => std::io::Error::from_raw_os_error(other.errno()),
-    })?;
+    let file = match kmodcore::module::open_regular_file(path) {
+        Ok((file, _)) => file,
+        Err(kmodcore::Error::Io { source, .. }) => return Err(source),
+        Err(_) => return Ok(Vec::new()),
+    };
     let mut out = Vec::new();
     file.take(MAX_DEVNAME).read_to_end(&mut out)?;
     Ok(out)

@@ -127,15 +127,7 @@ pub fn render(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
     for module in modules {
         let name = kernel::normalize_module_name(&module.name);
         let shown = String::from_utf8_lossy(&name);
-        let size = match kernel.coresize(&name) {
-            Ok(size) => size,
-            // A coresize that does not parse: kmod reports it and shows 0.
-            Err(Errno::EINVAL) => {
-                log.error(&format!("failed to read coresize from /sys/module/{shown}"));
-                0
-            }
-            Err(errno) => -(errno as i64),
-        };
+        // kmod reads the use count first, then the size.
         let count = match kernel.refcnt(&name) {
             Ok(count) => count,
             Err(errno) => {
@@ -147,6 +139,15 @@ pub fn render(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
                 }
                 -(errno as i64)
             }
+        };
+        let size = match kernel.coresize(&name) {
+            Ok(size) => size,
+            // A coresize that does not parse: kmod reports it and shows 0.
+            Err(Errno::EINVAL) => {
+                log.error(&format!("failed to read coresize from /sys/module/{shown}"));
+                0
+            }
+            Err(errno) => -(errno as i64),
         };
         // kmod keeps the count in an int.
         let count = count as i32;

@@ -7,5 +7,6 @@ mod util;
 mod cli;
 mod depmod_crash;
 mod depmod_fixtures;
+mod kernel_tools;
 mod modinfo_fixtures;
 mod real;
