@@ -1,0 +1,673 @@
+//! Reading an index: node decoding with checked offsets, and kmod's three searches.
+//!
+//! Nodes are decoded on demand straight from the file's bytes; nothing is copied until a value
+//! is returned. Every traversal is a loop with an explicit stack, so a deep or corrupt trie
+//! cannot overflow the call stack.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use super::{
+    IndexEntry, IndexError, IndexValue, CHILD_LIMIT, FLAG_CHILDREN, FLAG_PREFIX, FLAG_VALUES,
+    HEADER_LEN, MAGIC, MAX_KEY_LEN, OFFSET_MASK, VERSION_MAJOR,
+};
+use crate::error::{Error, Result};
+use crate::fnmatch::{fnmatch, is_wildcard_byte};
+use crate::mmap::FileBytes;
+
+/// The smallest a value can be on disk: its priority and the NUL of an empty string.
+const MIN_VALUE_LEN: usize = 5;
+
+/// An open binary index over its bytes (a mapped file, or any byte buffer).
+pub struct Index<B> {
+    bytes: B,
+    root: u32,
+}
+
+impl<B> fmt::Debug for Index<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Index")
+            .field("root", &format_args!("{:#010x}", self.root))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Index<FileBytes> {
+    /// Opens and maps the index file at `path`, checking its header.
+    ///
+    /// An I/O failure (a missing file included) is [`Error::Io`]; a path that is not a regular
+    /// file is [`Error::NotRegularFile`]; a bad header is [`Error::Index`].
+    pub fn open(path: &Path) -> Result<Index<FileBytes>> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        if !meta.is_file() {
+            return Err(Error::NotRegularFile { path: path.into() });
+        }
+        let bytes = FileBytes::from_file(&file, meta.len()).map_err(|e| Error::io(path, e))?;
+        Index::from_bytes(bytes).map_err(|source| Error::Index {
+            path: path.into(),
+            source,
+        })
+    }
+}
+
+impl<B: AsRef<[u8]>> Index<B> {
+    /// Wraps the bytes of an index, checking its magic, its major version and its root node's
+    /// header.
+    pub fn from_bytes(bytes: B) -> Result<Self, IndexError> {
+        let data = bytes.as_ref();
+        let magic = read_u32(data, 0)?;
+        if magic != MAGIC {
+            return Err(IndexError::BadMagic { found: magic });
+        }
+        let version = read_u32(data, 4)?;
+        if version >> 16 != VERSION_MAJOR {
+            return Err(IndexError::BadVersion { found: version });
+        }
+        let root = read_u32(data, 8)?;
+        let index = Index { bytes, root };
+        // Decode the root node now, so that gross corruption shows when the file is opened.
+        index.view().root()?;
+        Ok(index)
+    }
+
+    /// The index's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            data: self.bytes.as_ref(),
+            root: self.root,
+        }
+    }
+
+    /// All values stored at exactly `key`, in stored order (ascending priority).
+    ///
+    /// Like kmod, the key ends at its first NUL byte, and a byte outside 7-bit ASCII never
+    /// matches.
+    pub fn get(&self, key: &[u8]) -> Result<Vec<IndexValue>, IndexError> {
+        match self.view().find(until_nul(key))? {
+            Some(node) => node.values().map(|v| v.map(to_value)).collect(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The first value stored at exactly `key`: what kmod's `index_search` returns.
+    pub fn get_first(&self, key: &[u8]) -> Result<Option<IndexValue>, IndexError> {
+        match self.view().find(until_nul(key))? {
+            Some(node) => node.values().next().transpose().map(|v| v.map(to_value)),
+            None => Ok(None),
+        }
+    }
+
+    /// The values of every stored key that, read as a shell pattern, matches `key`: kmod's
+    /// `index_searchwild`, used for `modules.alias.bin` and `modules.builtin.alias.bin`.
+    ///
+    /// The walk is kmod's. It follows `key` down the trie byte by byte. At each node on the
+    /// way it first searches, in this order, the subtrees under the children `*`, `?` and `[`:
+    /// each such subtree is walked children first (in character order) then the node itself,
+    /// and a node with values contributes them if its key, from the wildcard on, matches the
+    /// rest of `key` under [`fnmatch`]. A node whose own prefix holds one of those three
+    /// characters is handled the same way from that character on. When `key` is used up, the
+    /// node reached contributes its values as an exact match.
+    ///
+    /// Each contribution adds its values one by one, in stored order, into a list kept sorted
+    /// by ascending priority, each value going before the first one of equal or higher
+    /// priority. So the result is sorted by priority, and among equal priorities the value
+    /// added last comes first. Duplicates are kept.
+    ///
+    /// Like kmod, `key` ends at its first NUL byte; its non-ASCII bytes can only be matched by
+    /// a wildcard.
+    pub fn search_wildcard(&self, key: &[u8]) -> Result<Vec<IndexValue>, IndexError> {
+        let view = self.view();
+        let key = until_nul(key);
+        let mut found = Found::default();
+        let Some(mut node) = view.root()? else {
+            return Ok(Vec::new());
+        };
+        let mut rest = key;
+        loop {
+            for (j, &pc) in node.prefix.iter().enumerate() {
+                if is_wildcard_byte(pc) {
+                    let subkey = rest.get(j..).unwrap_or_default();
+                    view.match_subtree(node, j, &[], subkey, &mut found)?;
+                    return Ok(found.into_sorted());
+                }
+                if !byte_matches(pc, rest.get(j)) {
+                    return Ok(found.into_sorted());
+                }
+            }
+            rest = rest.get(node.prefix.len()..).unwrap_or_default();
+            for wildcard in [b'*', b'?', b'['] {
+                if let Some(child) = view.child(&node, wildcard)? {
+                    view.match_subtree(child, 0, &[wildcard], rest, &mut found)?;
+                }
+            }
+            let Some((&ch, after)) = rest.split_first() else {
+                found.add_all(&node)?;
+                return Ok(found.into_sorted());
+            };
+            match view.child(&node, ch)? {
+                Some(child) => node = child,
+                None => return Ok(found.into_sorted()),
+            }
+            rest = after;
+        }
+    }
+
+    /// Every (key, value) pair, in kmod's `index_dump` order: a node's values (in stored order)
+    /// before its children's, children in character order. Keys come out in byte order.
+    pub fn iter(&self) -> Iter<'_> {
+        let view = self.view();
+        let (stack, error) = match view.root() {
+            Ok(Some(root)) => (
+                vec![Frame {
+                    node: root,
+                    next_child: u16::from(root.first),
+                    restore: 0,
+                    values_done: false,
+                }],
+                None,
+            ),
+            Ok(None) => (Vec::new(), None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        let key = stack
+            .first()
+            .map(|frame| frame.node.prefix.to_vec())
+            .unwrap_or_default();
+        let error = match stack.first() {
+            Some(frame) if key.len() > MAX_KEY_LEN => Some(IndexError::TooDeep {
+                offset: frame.node.offset,
+            }),
+            _ => error,
+        };
+        Iter {
+            view,
+            stack,
+            key,
+            pending: None,
+            error,
+            visits: 1,
+        }
+    }
+
+    /// Writes every (key, value) pair as `KEY VALUE` lines in [`Index::iter`] order, each line
+    /// prefixed with `alias ` if `alias_prefix` is set: kmod's `index_dump`, which
+    /// `modprobe -c` prints.
+    ///
+    /// A corrupt index is reported as an [`std::io::ErrorKind::InvalidData`] error wrapping the
+    /// [`IndexError`], after the lines before the corruption were written.
+    pub fn dump(&self, out: &mut dyn Write, alias_prefix: bool) -> std::io::Result<()> {
+        for entry in self.iter() {
+            let entry =
+                entry.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            if alias_prefix {
+                out.write_all(b"alias ")?;
+            }
+            out.write_all(&entry.key)?;
+            out.write_all(b" ")?;
+            out.write_all(&entry.value)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// An iterator over an index's (key, value) pairs; see [`Index::iter`].
+///
+/// After an error it returns `None`.
+pub struct Iter<'a> {
+    view: View<'a>,
+    stack: Vec<Frame<'a>>,
+    key: Vec<u8>,
+    pending: Option<Values<'a>>,
+    error: Option<IndexError>,
+    visits: usize,
+}
+
+impl fmt::Debug for Iter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter")
+            .field("depth", &self.stack.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A node being walked: which child comes next, and how long the key was before it.
+struct Frame<'a> {
+    node: Node<'a>,
+    next_child: u16,
+    restore: usize,
+    values_done: bool,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Result<IndexEntry, IndexError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.error.take() {
+            self.stack.clear();
+            self.pending = None;
+            return Some(Err(e));
+        }
+        match self.advance() {
+            Ok(entry) => entry.map(Ok),
+            Err(e) => {
+                self.stack.clear();
+                self.pending = None;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl Iter<'_> {
+    fn advance(&mut self) -> Result<Option<IndexEntry>, IndexError> {
+        loop {
+            if let Some(values) = &mut self.pending {
+                match values.next() {
+                    Some(value) => {
+                        let (priority, value) = value?;
+                        return Ok(Some(IndexEntry {
+                            key: self.key.clone(),
+                            priority,
+                            value: value.to_vec(),
+                        }));
+                    }
+                    None => self.pending = None,
+                }
+            }
+            let Some(frame) = self.stack.last_mut() else {
+                return Ok(None);
+            };
+            if !frame.values_done {
+                frame.values_done = true;
+                self.pending = Some(frame.node.values());
+                continue;
+            }
+            if frame.next_child <= u16::from(frame.node.last) {
+                let Ok(ch) = u8::try_from(frame.next_child) else {
+                    return Ok(None);
+                };
+                frame.next_child += 1;
+                let Some(child) = self.view.child(&frame.node, ch)? else {
+                    continue;
+                };
+                self.visits += 1;
+                if self.visits > self.view.node_budget() {
+                    return Err(IndexError::Loop {
+                        offset: child.offset,
+                    });
+                }
+                let restore = self.key.len();
+                self.key.push(ch);
+                self.key.extend_from_slice(child.prefix);
+                if self.key.len() > MAX_KEY_LEN {
+                    return Err(IndexError::TooDeep {
+                        offset: child.offset,
+                    });
+                }
+                self.stack.push(Frame {
+                    node: child,
+                    next_child: u16::from(child.first),
+                    restore,
+                    values_done: false,
+                });
+            } else {
+                let restore = frame.restore;
+                self.stack.pop();
+                self.key.truncate(restore);
+            }
+        }
+    }
+}
+
+/// The bytes of an index and its root word: where all decoding happens.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    data: &'a [u8],
+    root: u32,
+}
+
+/// A decoded node header. Values are decoded lazily by [`Node::values`].
+#[derive(Clone, Copy)]
+struct Node<'a> {
+    /// Where the node starts.
+    offset: usize,
+    /// Its prefix (empty when absent).
+    prefix: &'a [u8],
+    /// Its child range; `first > last` (128..=0) when it has no children.
+    first: u8,
+    last: u8,
+    /// The child words, 4 bytes per character from `first` to `last`.
+    children: &'a [u8],
+    /// Where the child words start (for error offsets).
+    children_at: usize,
+    /// Its number of values, and where they start.
+    value_count: u32,
+    values_at: usize,
+    data: &'a [u8],
+}
+
+impl<'a> View<'a> {
+    /// How many nodes a tree in this file can have at most: the root plus one per child word.
+    fn node_budget(&self) -> usize {
+        self.data.len().saturating_sub(HEADER_LEN) / 4 + 1
+    }
+
+    /// The root node, or `None` when the root word is 0 (an index with nothing in it).
+    fn root(&self) -> Result<Option<Node<'a>>, IndexError> {
+        self.node(self.root, 8, None)
+    }
+
+    /// Decodes the node a node word names. `at` is where the word is; `parent` is the offset
+    /// of the node that holds it.
+    fn node(
+        &self,
+        word: u32,
+        at: usize,
+        parent: Option<usize>,
+    ) -> Result<Option<Node<'a>>, IndexError> {
+        let target = word & OFFSET_MASK;
+        if target == 0 {
+            return Ok(None);
+        }
+        let offset =
+            usize::try_from(target).map_err(|_| IndexError::OffsetOutOfRange { target, at })?;
+        if offset < HEADER_LEN || offset > self.data.len() {
+            return Err(IndexError::OffsetOutOfRange { target, at });
+        }
+        if parent == Some(offset) {
+            return Err(IndexError::SelfReference { offset });
+        }
+        let mut pos = offset;
+        let prefix = if word & FLAG_PREFIX != 0 {
+            let s = read_cstr(self.data, pos)?;
+            pos = after(pos, s.len() + 1)?;
+            s
+        } else {
+            &[]
+        };
+        let (first, last, children, children_at) = if word & FLAG_CHILDREN != 0 {
+            let first = read_u8(self.data, pos)?;
+            let last = read_u8(self.data, after(pos, 1)?)?;
+            if first > last || last >= CHILD_LIMIT {
+                return Err(IndexError::BadChildRange {
+                    offset,
+                    first,
+                    last,
+                });
+            }
+            let children_at = after(pos, 2)?;
+            let len = (usize::from(last - first) + 1) * 4;
+            let end = after(children_at, len)?;
+            let children = self
+                .data
+                .get(children_at..end)
+                .ok_or(IndexError::Truncated {
+                    offset: children_at,
+                })?;
+            pos = end;
+            (first, last, children, children_at)
+        } else {
+            (CHILD_LIMIT, 0, &[][..], pos)
+        };
+        let (value_count, values_at) = if word & FLAG_VALUES != 0 {
+            let count = read_u32(self.data, pos)?;
+            let values_at = after(pos, 4)?;
+            // Each value takes at least MIN_VALUE_LEN bytes: a count the rest of the file
+            // cannot hold is a truncation (and must not drive an allocation).
+            let room = self.data.len().saturating_sub(values_at) / MIN_VALUE_LEN;
+            if usize::try_from(count).map_or(true, |c| c > room) {
+                return Err(IndexError::Truncated { offset: pos });
+            }
+            (count, values_at)
+        } else {
+            (0, pos)
+        };
+        Ok(Some(Node {
+            offset,
+            prefix,
+            first,
+            last,
+            children,
+            children_at,
+            value_count,
+            values_at,
+            data: self.data,
+        }))
+    }
+
+    /// The child of `node` for character `ch`, if there is one.
+    fn child(&self, node: &Node<'a>, ch: u8) -> Result<Option<Node<'a>>, IndexError> {
+        if ch < node.first || ch > node.last {
+            return Ok(None);
+        }
+        let slot = usize::from(ch - node.first) * 4;
+        let at = after(node.children_at, slot)?;
+        let word = node
+            .children
+            .get(slot..slot + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+            .ok_or(IndexError::Truncated { offset: at })?;
+        self.node(word, at, Some(node.offset))
+    }
+
+    /// Follows `key` exactly from the root (kmod's `index_search` walk).
+    fn find(&self, key: &[u8]) -> Result<Option<Node<'a>>, IndexError> {
+        let Some(mut node) = self.root()? else {
+            return Ok(None);
+        };
+        let mut rest = key;
+        loop {
+            for (j, &pc) in node.prefix.iter().enumerate() {
+                if !byte_matches(pc, rest.get(j)) {
+                    return Ok(None);
+                }
+            }
+            rest = rest.get(node.prefix.len()..).unwrap_or_default();
+            let Some((&ch, after)) = rest.split_first() else {
+                return Ok(Some(node));
+            };
+            match self.child(&node, ch)? {
+                Some(child) => node = child,
+                None => return Ok(None),
+            }
+            rest = after;
+        }
+    }
+
+    /// kmod's level-3 wildcard walk: every node of the subtree at `start` (children first, in
+    /// character order, then the node) whose pattern matches `subkey` contributes its values.
+    /// The pattern of a node is `lead`, then `start`'s prefix from byte `skip` on, then the
+    /// characters and prefixes on the way down.
+    fn match_subtree(
+        &self,
+        start: Node<'a>,
+        skip: usize,
+        lead: &[u8],
+        subkey: &[u8],
+        found: &mut Found,
+    ) -> Result<(), IndexError> {
+        let mut pattern = lead.to_vec();
+        pattern.extend_from_slice(start.prefix.get(skip..).unwrap_or_default());
+        if pattern.len() > MAX_KEY_LEN {
+            return Err(IndexError::TooDeep {
+                offset: start.offset,
+            });
+        }
+        let mut stack = vec![Frame {
+            node: start,
+            next_child: u16::from(start.first),
+            restore: 0,
+            values_done: false,
+        }];
+        let mut visits = 1usize;
+        while let Some(frame) = stack.last_mut() {
+            if frame.next_child <= u16::from(frame.node.last) {
+                let Ok(ch) = u8::try_from(frame.next_child) else {
+                    break;
+                };
+                frame.next_child += 1;
+                let Some(child) = self.child(&frame.node, ch)? else {
+                    continue;
+                };
+                visits += 1;
+                if visits > self.node_budget() {
+                    return Err(IndexError::Loop {
+                        offset: child.offset,
+                    });
+                }
+                let restore = pattern.len();
+                pattern.push(ch);
+                pattern.extend_from_slice(child.prefix);
+                if pattern.len() > MAX_KEY_LEN {
+                    return Err(IndexError::TooDeep {
+                        offset: child.offset,
+                    });
+                }
+                stack.push(Frame {
+                    node: child,
+                    next_child: u16::from(child.first),
+                    restore,
+                    values_done: false,
+                });
+            } else {
+                let node = frame.node;
+                let restore = frame.restore;
+                stack.pop();
+                if node.value_count > 0 && fnmatch(&pattern, subkey) {
+                    found.add_all(&node)?;
+                }
+                pattern.truncate(restore);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Node<'a> {
+    /// The node's values, decoded one by one.
+    fn values(&self) -> Values<'a> {
+        Values {
+            data: self.data,
+            pos: self.values_at,
+            left: self.value_count,
+        }
+    }
+}
+
+/// Decodes a node's values: (priority, value) pairs.
+struct Values<'a> {
+    data: &'a [u8],
+    pos: usize,
+    left: u32,
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = Result<(u32, &'a [u8]), IndexError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let item = (|| {
+            let priority = read_u32(self.data, self.pos)?;
+            let at = after(self.pos, 4)?;
+            let value = read_cstr(self.data, at)?;
+            self.pos = after(at, value.len() + 1)?;
+            Ok((priority, value))
+        })();
+        if item.is_err() {
+            self.left = 0;
+        }
+        Some(item)
+    }
+}
+
+/// The values collected by a wildcard search, in the order kmod adds them.
+#[derive(Default)]
+struct Found {
+    values: Vec<(u32, Vec<u8>)>,
+}
+
+impl Found {
+    fn add_all(&mut self, node: &Node<'_>) -> Result<(), IndexError> {
+        for value in node.values() {
+            let (priority, value) = value?;
+            self.values.push((priority, value.to_vec()));
+        }
+        Ok(())
+    }
+
+    /// kmod inserts each value before the first one of equal or higher priority: that is a
+    /// sort by priority in which, among equals, the later addition comes first.
+    fn into_sorted(self) -> Vec<IndexValue> {
+        let mut numbered: Vec<(usize, (u32, Vec<u8>))> =
+            self.values.into_iter().enumerate().collect();
+        numbered.sort_by(|(ia, (pa, _)), (ib, (pb, _))| pa.cmp(pb).then(ib.cmp(ia)));
+        numbered
+            .into_iter()
+            .map(|(_, (priority, value))| IndexValue { priority, value })
+            .collect()
+    }
+}
+
+/// Whether a stored key byte matches a query byte the way kmod's C comparison does: a stored
+/// byte outside 7-bit ASCII never matches (kmod compares it unsigned against a signed `char`).
+fn byte_matches(stored: u8, query: Option<&u8>) -> bool {
+    stored < 0x80 && query == Some(&stored)
+}
+
+fn to_value((priority, value): (u32, &[u8])) -> IndexValue {
+    IndexValue {
+        priority,
+        value: value.to_vec(),
+    }
+}
+
+fn read_u8(data: &[u8], pos: usize) -> Result<u8, IndexError> {
+    data.get(pos)
+        .copied()
+        .ok_or(IndexError::Truncated { offset: pos })
+}
+
+fn read_u32(data: &[u8], pos: usize) -> Result<u32, IndexError> {
+    pos.checked_add(4)
+        .and_then(|end| data.get(pos..end))
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_be_bytes)
+        .ok_or(IndexError::Truncated { offset: pos })
+}
+
+/// The NUL-terminated string at `pos`, without its NUL.
+fn read_cstr(data: &[u8], pos: usize) -> Result<&[u8], IndexError> {
+    let rest = data
+        .get(pos..)
+        .ok_or(IndexError::Truncated { offset: pos })?;
+    let len = rest
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(IndexError::Truncated { offset: pos })?;
+    rest.get(..len).ok_or(IndexError::Truncated { offset: pos })
+}
+
+/// `pos + len`, or a truncation error at `pos` when that overflows.
+fn after(pos: usize, len: usize) -> Result<usize, IndexError> {
+    pos.checked_add(len)
+        .ok_or(IndexError::Truncated { offset: pos })
+}
+
+/// The part of `s` before its first NUL byte.
+fn until_nul(s: &[u8]) -> &[u8] {
+    match s.iter().position(|&b| b == 0) {
+        Some(end) => s.get(..end).unwrap_or_default(),
+        None => s,
+    }
+}
