@@ -328,31 +328,32 @@ fn cases() -> Vec<Case> {
         args: std_args(),
     });
 
-    let mut files = Vec::new();
-    files.push((
-        md("kernel/a.ko"),
-        Content::Ko(m("a").exports(&[("a_fn", 1)]).imports(&["b_fn", "c_fn"])),
-    ));
-    files.push((
-        md("kernel/b.ko"),
-        Content::Ko(m("b").exports(&[("b_fn", 2)]).imports(&["d_fn"])),
-    ));
-    files.push((
-        md("kernel/c.ko"),
-        Content::Ko(m("c").exports(&[("c_fn", 3)]).imports(&["d_fn"])),
-    ));
-    files.push((
-        md("kernel/d.ko"),
-        Content::Ko(m("d").exports(&[("d_fn", 4)]).imports(&["a_fn"])),
-    ));
-    files.push((
-        md("kernel/e.ko"),
-        Content::Ko(m("e").exports(&[("e_fn", 5)]).imports(&["e_fn"])),
-    ));
-    files.push((
-        md("modules.order"),
-        Content::Text("kernel/a.ko\nkernel/b.ko\nkernel/c.ko\nkernel/d.ko\nkernel/e.ko\n"),
-    ));
+    let files = vec![
+        (
+            md("kernel/a.ko"),
+            Content::Ko(m("a").exports(&[("a_fn", 1)]).imports(&["b_fn", "c_fn"])),
+        ),
+        (
+            md("kernel/b.ko"),
+            Content::Ko(m("b").exports(&[("b_fn", 2)]).imports(&["d_fn"])),
+        ),
+        (
+            md("kernel/c.ko"),
+            Content::Ko(m("c").exports(&[("c_fn", 3)]).imports(&["d_fn"])),
+        ),
+        (
+            md("kernel/d.ko"),
+            Content::Ko(m("d").exports(&[("d_fn", 4)]).imports(&["a_fn"])),
+        ),
+        (
+            md("kernel/e.ko"),
+            Content::Ko(m("e").exports(&[("e_fn", 5)]).imports(&["e_fn"])),
+        ),
+        (
+            md("modules.order"),
+            Content::Text("kernel/a.ko\nkernel/b.ko\nkernel/c.ko\nkernel/d.ko\nkernel/e.ko\n"),
+        ),
+    ];
     out.push(Case {
         name: "cycle-diamond",
         files,
@@ -744,13 +745,14 @@ fn cases() -> Vec<Case> {
         args: std_args(),
     });
 
-    let mut files = Vec::new();
-    files.push((md("kernel/a.ko"), Content::Ko(m("a"))));
-    files.push((md("modules.builtin"), Content::Text("kernel/fs/ext4/ext4.ko\n/absolute/x.ko\n9starts/with/digit.ko\nkernel/noext\nkernel/a-b.c.ko\n\nlast/line.ko")));
-    files.push((
+    let files = vec![
+        (md("kernel/a.ko"), Content::Ko(m("a"))),
+        (md("modules.builtin"), Content::Text("kernel/fs/ext4/ext4.ko\n/absolute/x.ko\n9starts/with/digit.ko\nkernel/noext\nkernel/a-b.c.ko\n\nlast/line.ko")),
+        (
         md("modules.builtin.modinfo"),
         Content::Bytes(b"ext4.alias=fs-ext4\0noequals\0.alias=noname\0x.alias=\0y.alias=bad]\0z.license=GPL\0w.alias=a-[b-c]\0trailing.alias=unterminated".to_vec()),
-    ));
+        ),
+    ];
     out.push(Case {
         name: "builtin-edge",
         files,

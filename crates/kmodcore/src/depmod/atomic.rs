@@ -40,8 +40,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
-
 use super::outputs::OutputFile;
 
 /// Every file rkmod's depmod creates besides its outputs starts with this.
@@ -232,11 +230,28 @@ pub fn commit(dir: &Path, files: &[OutputFile]) -> Result<Recovery, CommitError>
             (dir.join(&temp), temp)
         })
         .collect();
-    let written: Vec<Result<(), CommitError>> = files
-        .par_iter()
-        .zip(temps.par_iter())
-        .map(|(file, (path, _))| write_temp(path, &file.bytes))
-        .collect();
+    // One thread per file: the work is mostly waiting for fsync, and concurrent fsyncs share
+    // the file system's journal commits.
+    let written: Vec<Result<(), CommitError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .iter()
+            .zip(&temps)
+            .map(|(file, (path, _))| scope.spawn(move || write_temp(path, &file.bytes)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(&temps)
+            .map(|(handle, (path, _))| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(CommitError {
+                        stage: Stage::Write,
+                        path: path.clone(),
+                        source: std::io::Error::other("writer thread failed"),
+                    })
+                })
+            })
+            .collect()
+    });
     let cleanup = |temps: &[(PathBuf, String)]| {
         for (path, _) in temps {
             let _ = std::fs::remove_file(path);

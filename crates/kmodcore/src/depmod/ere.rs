@@ -10,7 +10,7 @@
 //! alternatives allowed), and the repetitions `*`, `+`, `?`, `{m}`, `{m,}`, `{m,n}`, `{,n}`.
 //! A pattern glibc rejects (a repetition with nothing to repeat, an unclosed `(` or `[`, a bad
 //! interval, an unknown class, a trailing backslash) fails to compile, and kmod then treats
-//! the line as not matching: so does [`matches`]. A `)` without a `(` is an ordinary
+//! the line as not matching: so does [`matches()`]. A `)` without a `(` is an ordinary
 //! character, as in glibc.
 //!
 //! Matching backtracks over the parsed pattern with a step budget ([`MAX_STEPS`]); a pattern
@@ -195,9 +195,8 @@ impl Parser<'_> {
             };
             // A range `a-z`, unless the `-` is the last thing before `]`.
             if self.peek() == Some(b'-') && self.pattern.get(self.pos + 1) != Some(&b']') {
-                if self.pattern.get(self.pos + 1).is_none() {
-                    return None;
-                }
+                // A `-` at the very end leaves the bracket unclosed.
+                self.pattern.get(self.pos + 1)?;
                 self.pos += 1;
                 let high = self.bracket_element(&mut set)?;
                 let high = high?;

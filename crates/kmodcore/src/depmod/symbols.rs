@@ -187,7 +187,7 @@ pub fn read_image(data: &[u8]) -> ModuleSymbols {
         Ok(elf) => elf,
         Err(ElfError::NotElf) => return ModuleSymbols::failed(ENOEXEC, None),
         // kmod reports these by errno alone, and so do we.
-        Err(ElfError::Invalid(_)) => return ModuleSymbols::failed(EINVAL, None),
+        Err(ElfError::Invalid) => return ModuleSymbols::failed(EINVAL, None),
     };
     let mut out = ModuleSymbols::default();
     if elf.exports(&mut out).is_err() {
@@ -202,8 +202,10 @@ pub fn read_image(data: &[u8]) -> ModuleSymbols {
 }
 
 enum ElfError {
+    /// No ELF magic (kmod: `ENOEXEC`).
     NotElf,
-    Invalid(&'static str),
+    /// Not a usable ELF file (kmod: `EINVAL`).
+    Invalid,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -273,19 +275,20 @@ impl<'a> RawElf<'a> {
         if data.len() <= 16 || data.get(..4) != Some(b"\x7fELF") {
             return Err(ElfError::NotElf);
         }
+        // Class, then a file longer than its header, then byte order, as libkmod checks them.
         let is32 = match data.get(4) {
             Some(1) => true,
             Some(2) => false,
-            _ => return Err(ElfError::Invalid("unknown ELF class")),
+            _ => return Err(ElfError::Invalid),
         };
         let header_len = if is32 { 52 } else { 64 };
         if data.len() <= header_len {
-            return Err(ElfError::Invalid("file shorter than its ELF header"));
+            return Err(ElfError::Invalid);
         }
         let msb = match data.get(5) {
             Some(1) => false,
             Some(2) => true,
-            _ => return Err(ElfError::Invalid("unknown ELF byte order")),
+            _ => return Err(ElfError::Invalid),
         };
         let mut elf = RawElf {
             data,
@@ -297,43 +300,35 @@ impl<'a> RawElf<'a> {
             shstr: Section::default(),
             sections: Sections::default(),
         };
-        let bad = ElfError::Invalid("ELF header out of bounds");
         let (shoff_at, shentsize_at, shnum_at, shstrndx_at) = if is32 {
             (32, 46, 48, 50)
         } else {
             (40, 58, 60, 62)
         };
-        elf.machine = elf
-            .u16_at(18)
-            .ok_or(ElfError::Invalid("ELF header out of bounds"))?;
-        let shoff = elf
-            .word_at(shoff_at)
-            .ok_or(ElfError::Invalid("ELF header out of bounds"))?;
-        let shentsize = elf
-            .u16_at(shentsize_at)
-            .ok_or(ElfError::Invalid("ELF header out of bounds"))?;
-        elf.shnum = elf
-            .u16_at(shnum_at)
-            .ok_or(ElfError::Invalid("ELF header out of bounds"))?;
-        let shstrndx = elf.u16_at(shstrndx_at).ok_or(bad)?;
+        // The header fields are inside the data, checked above; `?` only guards the reads.
+        elf.machine = elf.u16_at(18).ok_or(ElfError::Invalid)?;
+        let shoff = elf.word_at(shoff_at).ok_or(ElfError::Invalid)?;
+        let shentsize = elf.u16_at(shentsize_at).ok_or(ElfError::Invalid)?;
+        elf.shnum = elf.u16_at(shnum_at).ok_or(ElfError::Invalid)?;
+        let shstrndx = elf.u16_at(shstrndx_at).ok_or(ElfError::Invalid)?;
+        // Section headers of the expected size, all inside the file.
         let expected = if is32 { 40 } else { 64 };
         if usize::from(shentsize) != expected {
-            return Err(ElfError::Invalid("unexpected section header size"));
+            return Err(ElfError::Invalid);
         }
         let table = elf
             .range_ok(shoff, (expected as u64) * u64::from(elf.shnum))
-            .ok_or(ElfError::Invalid("section headers out of bounds"))?;
+            .ok_or(ElfError::Invalid)?;
         elf.shoff = table.offset;
-        // kmod asserts that the index is in range (and aborts); we call the file invalid.
-        let (shstr, _) = elf
-            .section_header(shstrndx)
-            .ok_or(ElfError::Invalid("section name table out of bounds"))?;
+        // The section name table: an existing section (kmod asserts that the index is in range,
+        // and aborts; we call the file invalid), inside the file, ending with a NUL.
+        let (shstr, _) = elf.section_header(shstrndx).ok_or(ElfError::Invalid)?;
         let last = shstr
             .size
             .checked_sub(1)
             .and_then(|i| data.get(shstr.offset.checked_add(i)?));
         if last != Some(&0) {
-            return Err(ElfError::Invalid("section name table not NUL-terminated"));
+            return Err(ElfError::Invalid);
         }
         elf.shstr = shstr;
         elf.find_sections();
