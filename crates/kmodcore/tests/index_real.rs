@@ -46,9 +46,22 @@ fn indexed_dir(copy: &str, kver: &str) -> Option<PathBuf> {
     let dir = root.join("lib/modules").join(kver);
     if dir.join("modules.dep.bin").is_file() {
         Some(dir)
+    } else if copy.starts_with("kmodhead") {
+        // A local-only oracle: kmod's development head cannot be built by anything committed
+        // here. The committed golden files check the writer's bytes everywhere.
+        eprintln!(
+            "note: {} is absent: the kmod head byte-for-byte check runs only where that local oracle exists",
+            dir.display()
+        );
+        None
+    } else if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!(
+            "CI=true and {} has no kmod-written indexes (scripts/real-trees.sh must run first)",
+            dir.display()
+        );
     } else {
         eprintln!(
-            "SKIPPED: {} has no kmod-written indexes (run scripts/real-trees.sh)",
+            "*** SKIPPED: {} has no kmod-written indexes (run scripts/real-trees.sh) ***",
             dir.display()
         );
         None
@@ -279,9 +292,11 @@ fn modprobe() -> Option<PathBuf> {
         .is_ok_and(|o| o.status.success());
     if works {
         Some(path)
+    } else if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("CI=true and kmod's modprobe is missing at {}", path.display());
     } else {
         eprintln!(
-            "SKIPPED: kmod's modprobe not found at {} (set RKMOD_KMOD_MODPROBE)",
+            "*** SKIPPED: kmod's modprobe not found at {} (set RKMOD_KMOD_MODPROBE) ***",
             path.display()
         );
         None
