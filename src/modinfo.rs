@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgAction, Command};
 use kmodcore::lookup::{self, LookupConfig, NoConfig};
 use kmodcore::moddir::ModuleDir;
-use kmodcore::module::info::{read_module_info, InfoEntry};
 use kmodcore::modname;
+use kmodcore::module::info::{read_module_info, InfoEntry};
 use rayon::prelude::*;
 
 use crate::report;
@@ -143,7 +143,9 @@ impl Options {
                 consider(m.index_of(id), name.as_bytes().to_vec());
             }
         }
-        if let (Some(values), Some(indices)) = (m.get_many::<String>("field"), m.indices_of("field")) {
+        if let (Some(values), Some(indices)) =
+            (m.get_many::<String>("field"), m.indices_of("field"))
+        {
             for (value, index) in values.zip(indices) {
                 consider(Some(index), value.as_bytes().to_vec());
             }
@@ -240,8 +242,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
 
 /// Whether kmod would treat `arg` as a module file: a module suffix and a regular file.
 fn is_module_filename(arg: &OsStr) -> bool {
-    modname::has_module_suffix(arg.as_bytes())
-        && std::fs::metadata(arg).is_ok_and(|m| m.is_file())
+    modname::has_module_suffix(arg.as_bytes()) && std::fs::metadata(arg).is_ok_and(|m| m.is_file())
 }
 
 fn absolute(path: &OsStr) -> Vec<u8> {
@@ -304,7 +305,12 @@ fn render_argument(
 }
 
 /// Finds the file of a module found by name (from modules.dep); none means builtin.
-fn target_for(dir: &ModuleDir, name: Vec<u8>, builtin_hint: bool, r: &mut Rendered) -> Option<Target> {
+fn target_for(
+    dir: &ModuleDir,
+    name: Vec<u8>,
+    builtin_hint: bool,
+    r: &mut Rendered,
+) -> Option<Target> {
     match dir.dep_entry(&name) {
         Ok(entry) => {
             let path = entry.map(|e| dir.module_path(&e.path).into_os_string().into_vec());

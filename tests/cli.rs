@@ -6,8 +6,13 @@ use crate::util::*;
 fn help_lists_the_tools() {
     let run = rkmod_raw(["--help"]);
     assert_eq!(run.code, 0);
-    for tool in ["modinfo", "modprobe", "depmod", "insmod", "rmmod", "lsmod", "kmod"] {
-        assert!(run.stdout_str().contains(tool), "{tool} missing from --help");
+    for tool in [
+        "modinfo", "modprobe", "depmod", "insmod", "rmmod", "lsmod", "kmod",
+    ] {
+        assert!(
+            run.stdout_str().contains(tool),
+            "{tool} missing from --help"
+        );
     }
 }
 
@@ -23,7 +28,11 @@ fn dispatches_on_the_link_name() {
     let dir = tempdir();
     let link = dir.path().join("modinfo");
     std::os::unix::fs::symlink(rkmod_bin(), &link).unwrap();
-    let run: Run = std::process::Command::new(&link).arg("--version").output().unwrap().into();
+    let run: Run = std::process::Command::new(&link)
+        .arg("--version")
+        .output()
+        .unwrap()
+        .into();
     assert_eq!(run.code, 0);
     assert!(run.stdout_str().starts_with("kmod version "));
 }
@@ -33,7 +42,10 @@ fn modinfo_without_arguments_fails_like_kmod() {
     let run = rkmod("modinfo", Vec::<&str>::new());
     assert_eq!(run.code, 1);
     // kmod 30: "modinfo: ERROR: missing module or filename."
-    assert_eq!(run.stderr_str(), "modinfo: ERROR: missing module or filename.\n");
+    assert_eq!(
+        run.stderr_str(),
+        "modinfo: ERROR: missing module or filename.\n"
+    );
 }
 
 #[test]

@@ -19,7 +19,10 @@ fn sample() -> ModuleSpec {
         .info("alias", "pci:v00001234d*sv*sd*bc*sc*i*")
         .info("depends", "")
         .info("a_very_long_key_name", "x")
-        .info("vermagic", "6.1.0-47-amd64 SMP preempt mod_unload modversions ");
+        .info(
+            "vermagic",
+            "6.1.0-47-amd64 SMP preempt mod_unload modversions ",
+        );
     spec.build_id = Some(vec![0xde, 0xad, 0xbe, 0xef, 0x01]);
     spec
 }
@@ -109,7 +112,11 @@ fn each_compression_gives_the_same_output() {
     let dir = tempdir();
     let plain = sample().build();
     for format in Format::ALL {
-        let path = write(dir.path(), &format!("sample_mod{}", format.suffix()), &compress(&plain, format));
+        let path = write(
+            dir.path(),
+            &format!("sample_mod{}", format.suffix()),
+            &compress(&plain, format),
+        );
         let run = rkmod("modinfo", [&path]);
         assert_eq!(run.code, 0, "{format:?}: {}", run.stderr_str());
         assert_eq!(run.stdout_str(), expected_full(&path), "{format:?}");
@@ -132,7 +139,10 @@ fn field_selection() {
         (&["-l"], "GPL\n"),
         (&["-n"], &format!("{p}\n")),
         (&["-F", "filename"], &format!("{p}\n")),
-        (&["-p"], "level:Level of things\nquiet: (bool)\ndebug:Enable debugging (int)\n"),
+        (
+            &["-p"],
+            "level:Level of things\nquiet: (bool)\ndebug:Enable debugging (int)\n",
+        ),
         (&["-F", "depends"], "\n"),
         (&["-F", "nonexistent"], ""),
         (&["-F", "build-id"], "DE:AD:BE:EF:01\n"),
@@ -186,10 +196,26 @@ fn bad_files_are_reported_and_the_rest_printed() {
     sig_outside.extend_from_slice(b"~Module signature appended~\n");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty.ko", Vec::new(), "not an ELF file"),
-        ("garbage.ko", (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(), "not an ELF file"),
-        ("trunc.ko.xz", compress(&good, Format::Xz)[..200].to_vec(), "xz decompression failed"),
-        ("trunc.ko.zst", compress(&good, Format::Zstd)[..200].to_vec(), "zstd decompression failed"),
-        ("trunc.ko.gz", compress(&good, Format::Gzip)[..200].to_vec(), "gzip decompression failed"),
+        (
+            "garbage.ko",
+            (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(),
+            "not an ELF file",
+        ),
+        (
+            "trunc.ko.xz",
+            compress(&good, Format::Xz)[..200].to_vec(),
+            "xz decompression failed",
+        ),
+        (
+            "trunc.ko.zst",
+            compress(&good, Format::Zstd)[..200].to_vec(),
+            "zstd decompression failed",
+        ),
+        (
+            "trunc.ko.gz",
+            compress(&good, Format::Gzip)[..200].to_vec(),
+            "gzip decompression failed",
+        ),
         ("badshstrndx.ko", bad_elf, "invalid module"),
     ];
     let good_path = write(dir.path(), "good.ko", &good);
@@ -200,13 +226,19 @@ fn bad_files_are_reported_and_the_rest_printed() {
         let stem = name.split('.').next().unwrap();
         let stderr = run.stderr_str();
         assert!(
-            stderr.starts_with(&format!("modinfo: ERROR: could not get modinfo from '{stem}': {}", path.display())),
+            stderr.starts_with(&format!(
+                "modinfo: ERROR: could not get modinfo from '{stem}': {}",
+                path.display()
+            )),
             "{name}: {stderr}"
         );
         assert!(stderr.contains(reason), "{name}: {stderr}");
         // The good module after it is still printed in full.
         let out = run.stdout_str();
-        assert!(out.starts_with(&format!("filename:       {}\n", path.display())), "{name}");
+        assert!(
+            out.starts_with(&format!("filename:       {}\n", path.display())),
+            "{name}"
+        );
         assert!(out.contains(&expected_full(&good_path)), "{name}");
     }
     // The signature trailer pointing outside the file is no signature at all (as in kmod):
@@ -226,7 +258,11 @@ fn fifo_and_directory_are_not_modules() {
     let run = rkmod("modinfo", [&fifo]);
     // Not a regular file: treated as a name, as kmod does, and not found.
     assert_eq!(run.code, 1);
-    assert!(run.stderr_str().contains("not found"), "{}", run.stderr_str());
+    assert!(
+        run.stderr_str().contains("not found"),
+        "{}",
+        run.stderr_str()
+    );
 }
 
 #[test]
@@ -234,13 +270,50 @@ fn unknown_names_are_not_found() {
     let dir = tempdir();
     let moddir = dir.path().join("lib/modules/1.0");
     std::fs::create_dir_all(&moddir).unwrap();
-    let run = rkmod("modinfo", ["-b".as_ref(), dir.path().as_os_str(), "-k".as_ref(), "1.0".as_ref(), "nosuchmod".as_ref()]);
+    let run = rkmod(
+        "modinfo",
+        [
+            "-b".as_ref(),
+            dir.path().as_os_str(),
+            "-k".as_ref(),
+            "1.0".as_ref(),
+            "nosuchmod".as_ref(),
+        ],
+    );
     assert_eq!(run.code, 1);
-    assert_eq!(run.stderr_str(), "modinfo: ERROR: Module nosuchmod not found.\n");
-    let run = rkmod("modinfo", ["-b".as_ref(), dir.path().as_os_str(), "-k".as_ref(), "1.0".as_ref(), "-m".as_ref(), "nosuchmod".as_ref()]);
+    assert_eq!(
+        run.stderr_str(),
+        "modinfo: ERROR: Module nosuchmod not found.\n"
+    );
+    let run = rkmod(
+        "modinfo",
+        [
+            "-b".as_ref(),
+            dir.path().as_os_str(),
+            "-k".as_ref(),
+            "1.0".as_ref(),
+            "-m".as_ref(),
+            "nosuchmod".as_ref(),
+        ],
+    );
     assert_eq!(run.code, 1);
-    assert_eq!(run.stderr_str(), "modinfo: ERROR: Module name nosuchmod not found.\n");
-    let run = rkmod("modinfo", ["-b".as_ref(), dir.path().as_os_str(), "-k".as_ref(), "1.0".as_ref(), "bad]alias".as_ref()]);
+    assert_eq!(
+        run.stderr_str(),
+        "modinfo: ERROR: Module name nosuchmod not found.\n"
+    );
+    let run = rkmod(
+        "modinfo",
+        [
+            "-b".as_ref(),
+            dir.path().as_os_str(),
+            "-k".as_ref(),
+            "1.0".as_ref(),
+            "bad]alias".as_ref(),
+        ],
+    );
     assert_eq!(run.code, 1);
-    assert_eq!(run.stderr_str(), "modinfo: ERROR: Module alias bad]alias not found.\n");
+    assert_eq!(
+        run.stderr_str(),
+        "modinfo: ERROR: Module alias bad]alias not found.\n"
+    );
 }

@@ -40,9 +40,18 @@ fn main() -> anyhow::Result<()> {
         }
         write(&out.join(format!("{name}.8")), &page)?;
         for (shell, file) in [
-            (clap_complete::Shell::Bash, format!("completions/bash/{name}")),
-            (clap_complete::Shell::Zsh, format!("completions/zsh/_{name}")),
-            (clap_complete::Shell::Fish, format!("completions/fish/{name}.fish")),
+            (
+                clap_complete::Shell::Bash,
+                format!("completions/bash/{name}"),
+            ),
+            (
+                clap_complete::Shell::Zsh,
+                format!("completions/zsh/_{name}"),
+            ),
+            (
+                clap_complete::Shell::Fish,
+                format!("completions/fish/{name}.fish"),
+            ),
         ] {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut command.clone(), &name, &mut buf);

@@ -14,7 +14,10 @@ fn strip_build_id(out: &[u8]) -> Vec<u8> {
     let mut result = Vec::with_capacity(out.len());
     let mut rest = out;
     while !rest.is_empty() {
-        let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
         let (line, tail) = rest.split_at(end);
         if !line.starts_with(b"build-id:") {
             result.extend_from_slice(line);
@@ -29,7 +32,10 @@ fn blocks(out: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(out);
     let mut blocks: Vec<String> = Vec::new();
     for line in text.split_inclusive('\n') {
-        let starts = line.starts_with("filename:") && !blocks.last().is_some_and(|b| b.starts_with("name:") && !b.contains("\nfilename:"))
+        let starts = line.starts_with("filename:")
+            && !blocks
+                .last()
+                .is_some_and(|b| b.starts_with("name:") && !b.contains("\nfilename:"))
             || line.starts_with("name:");
         if starts || blocks.is_empty() {
             blocks.push(String::new());
@@ -47,7 +53,11 @@ fn compare(label: &str, ours: &Run, theirs: &Run) {
         for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
             assert_eq!(x, y, "{label}: block {i} differs (rkmod left, kmod right)");
         }
-        panic!("{label}: rkmod printed {} blocks, kmod {}", a.len(), b.len());
+        panic!(
+            "{label}: rkmod printed {} blocks, kmod {}",
+            a.len(),
+            b.len()
+        );
     }
     assert_eq!(ours.code, theirs.code, "{label}: exit code");
     assert_eq!(ours.stderr_str(), theirs.stderr_str(), "{label}: stderr");
@@ -61,8 +71,16 @@ fn every_module_matches(tree: RealTree) {
         let args: Vec<OsString> = chunk.iter().map(|p| p.clone().into_os_string()).collect();
         let ours = rkmod("modinfo", &args);
         let theirs = kmod("modinfo", &args);
-        compare(&format!("{} modules from {}", chunk.len(), chunk[0].display()), &ours, &theirs);
-        with_build_id += ours.stdout.split(|&b| b == b'\n').filter(|l| l.starts_with(b"build-id:")).count();
+        compare(
+            &format!("{} modules from {}", chunk.len(), chunk[0].display()),
+            &ours,
+            &theirs,
+        );
+        with_build_id += ours
+            .stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| l.starts_with(b"build-id:"))
+            .count();
     }
     // Every Debian module carries a build-id note, which the newest kmod prints.
     assert_eq!(with_build_id, modules.len(), "build-id lines");
@@ -112,7 +130,11 @@ fn field_and_null_options_match_kmod_on_real_modules() {
         } else {
             ours.stdout.clone()
         };
-        assert_eq!(String::from_utf8_lossy(&ours_out), theirs.stdout_str(), "{opts:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours_out),
+            theirs.stdout_str(),
+            "{opts:?}"
+        );
         assert_eq!(ours.code, theirs.code, "{opts:?}");
     }
 }
@@ -126,13 +148,27 @@ fn lookups_match(tree: RealTree) {
     let mut names: Vec<String> = dep
         .lines()
         .filter_map(|l| l.split(':').next())
-        .map(|p| p.rsplit('/').next().unwrap().split('.').next().unwrap().to_string())
+        .map(|p| {
+            p.rsplit('/')
+                .next()
+                .unwrap()
+                .split('.')
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     names.sort();
     let builtin: Vec<String> = std::fs::read_to_string(moddir.join("modules.builtin"))
         .unwrap()
         .lines()
-        .map(|p| p.rsplit('/').next().unwrap().trim_end_matches(".ko").to_string())
+        .map(|p| {
+            p.rsplit('/')
+                .next()
+                .unwrap()
+                .trim_end_matches(".ko")
+                .to_string()
+        })
         .collect();
     let aliases: Vec<String> = std::fs::read_to_string(moddir.join("modules.alias"))
         .unwrap()
@@ -175,8 +211,16 @@ fn lookups_match(tree: RealTree) {
 
     let groups: Vec<(&str, Vec<String>, Vec<&str>)> = vec![
         ("module names", names.clone(), vec![]),
-        ("module names with dashes", names.iter().map(|n| n.replace('_', "-")).collect(), vec![]),
-        ("-m module names", names.iter().step_by(5).cloned().collect(), vec!["-m"]),
+        (
+            "module names with dashes",
+            names.iter().map(|n| n.replace('_', "-")).collect(),
+            vec![],
+        ),
+        (
+            "-m module names",
+            names.iter().step_by(5).cloned().collect(),
+            vec!["-m"],
+        ),
         ("builtin modules", builtin.clone(), vec![]),
         ("-m builtin modules", builtin, vec!["-m"]),
         ("aliases", aliases, vec![]),
@@ -186,13 +230,18 @@ fn lookups_match(tree: RealTree) {
     ];
     for (label, requests, opts) in groups {
         for chunk in requests.chunks(400) {
-            let mut args: Vec<OsString> = vec!["-b".into(), base.clone(), "-k".into(), tree.kver.into()];
+            let mut args: Vec<OsString> =
+                vec!["-b".into(), base.clone(), "-k".into(), tree.kver.into()];
             args.extend(opts.iter().map(OsString::from));
             args.push("--".into());
             args.extend(chunk.iter().map(OsString::from));
             let ours = rkmod("modinfo", &args);
             let theirs = kmod("modinfo", &args);
-            compare(&format!("{} {label} from {}", tree.kver, chunk[0]), &ours, &theirs);
+            compare(
+                &format!("{} {label} from {}", tree.kver, chunk[0]),
+                &ours,
+                &theirs,
+            );
         }
     }
 }

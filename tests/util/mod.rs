@@ -101,7 +101,9 @@ pub fn skip(what: &str) {
     if under_ci() {
         panic!("CI=true and a prerequisite is missing: {what} (run scripts/real-trees.sh)");
     }
-    eprintln!("\n*** SKIPPED: {what} is missing; run scripts/real-trees.sh to enable this test ***\n");
+    eprintln!(
+        "\n*** SKIPPED: {what} is missing; run scripts/real-trees.sh to enable this test ***\n"
+    );
 }
 
 fn missing(what: &str) -> ! {
@@ -149,7 +151,8 @@ impl RealTree {
 pub fn cache_dir() -> PathBuf {
     match std::env::var_os("RKMOD_CACHE") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/rkmod"),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+            .join(".cache/rkmod"),
     }
 }
 
@@ -165,7 +168,10 @@ fn tree(short: &str, copy: &str, kver: &'static str) -> Option<RealTree> {
     if ready {
         Some(tree)
     } else {
-        skip(&format!("the real module tree {kver} (in {})", cache.display()));
+        skip(&format!(
+            "the real module tree {kver} (in {})",
+            cache.display()
+        ));
         None
     }
 }

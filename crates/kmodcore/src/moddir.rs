@@ -228,7 +228,10 @@ mod tests {
     fn dep_lines_parse() {
         let e = DepEntry::parse(b"kernel/a.ko: kernel/b.ko kernel/c.ko.xz").unwrap();
         assert_eq!(e.path, b"kernel/a.ko");
-        assert_eq!(e.deps, vec![b"kernel/b.ko".to_vec(), b"kernel/c.ko.xz".to_vec()]);
+        assert_eq!(
+            e.deps,
+            vec![b"kernel/b.ko".to_vec(), b"kernel/c.ko.xz".to_vec()]
+        );
         assert_eq!(DepEntry::parse(b"kernel/a.ko:").unwrap().deps.len(), 0);
         assert!(DepEntry::parse(b"no colon").is_none());
     }

@@ -8,7 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use object::write::{Object, StandardSection, Symbol, SymbolSection};
-use object::{Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+use object::{
+    Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope,
+};
 
 /// A synthetic module.
 #[derive(Debug, Clone, Default)]
@@ -70,7 +72,11 @@ impl ModuleSpec {
                 record[8..8 + n.len().min(55)].copy_from_slice(&n[..n.len().min(55)]);
                 data.extend_from_slice(&record);
             }
-            let section = obj.add_section(Vec::new(), b"__versions".to_vec(), SectionKind::ReadOnlyData);
+            let section = obj.add_section(
+                Vec::new(),
+                b"__versions".to_vec(),
+                SectionKind::ReadOnlyData,
+            );
             obj.append_section_data(section, &data, 32);
         }
 
@@ -79,7 +85,11 @@ impl ModuleSpec {
         name.resize(56, 0);
         this_module.extend_from_slice(&name);
         this_module.resize(1024, 0);
-        let section = obj.add_section(Vec::new(), b".gnu.linkonce.this_module".to_vec(), SectionKind::Data);
+        let section = obj.add_section(
+            Vec::new(),
+            b".gnu.linkonce.this_module".to_vec(),
+            SectionKind::Data,
+        );
         obj.append_section_data(section, &this_module, 64);
 
         if let Some(id) = &self.build_id {
@@ -89,7 +99,11 @@ impl ModuleSpec {
             note.extend_from_slice(&3u32.to_le_bytes());
             note.extend_from_slice(b"GNU\0");
             note.extend_from_slice(id);
-            let section = obj.add_section(Vec::new(), b".note.gnu.build-id".to_vec(), SectionKind::Note);
+            let section = obj.add_section(
+                Vec::new(),
+                b".note.gnu.build-id".to_vec(),
+                SectionKind::Note,
+            );
             obj.append_section_data(section, &note, 4);
         }
 
@@ -110,7 +124,11 @@ impl ModuleSpec {
                     flags: SymbolFlags::None,
                 });
             }
-            let section = obj.add_section(Vec::new(), b"__ksymtab_strings".to_vec(), SectionKind::ReadOnlyString);
+            let section = obj.add_section(
+                Vec::new(),
+                b"__ksymtab_strings".to_vec(),
+                SectionKind::ReadOnlyString,
+            );
             obj.append_section_data(section, &strings, 1);
         }
         for name in &self.imports {

@@ -85,15 +85,16 @@ pub fn decompress(
     let result = match format {
         Compression::None => return Err(fail("not a compressed file".into())),
         Compression::Xz => {
-            let stream = xz2::stream::Stream::new_stream_decoder(u64::MAX, xz2::stream::CONCATENATED)
-                .map_err(|e| fail(e.to_string()))?;
+            let stream =
+                xz2::stream::Stream::new_stream_decoder(u64::MAX, xz2::stream::CONCATENATED)
+                    .map_err(|e| fail(e.to_string()))?;
             xz2::bufread::XzDecoder::new_stream(input, stream)
                 .take(limit)
                 .read_to_end(&mut out)
         }
         Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(input)
-                .map_err(|e| fail(e.to_string()))?;
+            let decoder =
+                zstd::stream::read::Decoder::with_buffer(input).map_err(|e| fail(e.to_string()))?;
             decoder.take(limit).read_to_end(&mut out)
         }
         Compression::Gzip => flate2::bufread::MultiGzDecoder::new(input)
@@ -101,13 +102,13 @@ pub fn decompress(
             .read_to_end(&mut out),
     };
     match result {
-        Ok(_) if out.len() as u64 > cap => Err(fail(format!(
-            "output exceeds the limit of {cap} bytes"
-        ))),
-        Ok(_) => Ok(out),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Err(fail("unexpected end of compressed data (truncated file?)".into()))
+        Ok(_) if out.len() as u64 > cap => {
+            Err(fail(format!("output exceeds the limit of {cap} bytes")))
         }
+        Ok(_) => Ok(out),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(fail(
+            "unexpected end of compressed data (truncated file?)".into(),
+        )),
         Err(e) => Err(fail(e.to_string())),
     }
 }
@@ -121,8 +122,9 @@ pub fn decompress_bytes(data: &[u8], cap: u64) -> std::result::Result<Vec<u8>, S
     let result = match format {
         Compression::None => return Ok(data.to_vec()),
         Compression::Xz => {
-            let stream = xz2::stream::Stream::new_stream_decoder(u64::MAX, xz2::stream::CONCATENATED)
-                .map_err(|e| e.to_string())?;
+            let stream =
+                xz2::stream::Stream::new_stream_decoder(u64::MAX, xz2::stream::CONCATENATED)
+                    .map_err(|e| e.to_string())?;
             xz2::bufread::XzDecoder::new_stream(data, stream)
                 .take(limit)
                 .read_to_end(&mut out)

@@ -56,7 +56,10 @@ pub fn module_info(elf: &ElfModule<'_>, contents: &[u8]) -> Vec<InfoEntry> {
         // kmod prints values as C strings: a signer with a NUL byte ends there.
         let signer = sig.signer.split(|&b| b == 0).next().unwrap_or_default();
         list.push(InfoEntry::new(b"signer", signer));
-        list.push(InfoEntry::new(b"sig_key", hex_wrapped(&sig.key_id).as_bytes()));
+        list.push(InfoEntry::new(
+            b"sig_key",
+            hex_wrapped(&sig.key_id).as_bytes(),
+        ));
         list.push(InfoEntry::new(b"sig_hashalgo", sig.hash_algo.as_bytes()));
         list.push(InfoEntry::new(
             b"signature",
@@ -82,7 +85,9 @@ pub fn builtin_info(builtin_modinfo: &[u8], name: &[u8]) -> Result<Vec<InfoEntry
         let Some(dot) = record.iter().position(|&b| b == b'.') else {
             return Err("a record in modules.builtin.modinfo has no module name prefix");
         };
-        let matches = record.strip_prefix(name).is_some_and(|rest| rest.first() == Some(&b'.'));
+        let matches = record
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.first() == Some(&b'.'));
         if !matches {
             if list.is_empty() {
                 continue;
@@ -109,7 +114,13 @@ mod tests {
     fn builtin_records_first_run_only() {
         let data = b"ext4.license=GPL\0ext4.alias=fs-ext4\0vfat.license=GPL\0ext4.x=late\0";
         let list = builtin_info(data, b"ext4").unwrap();
-        assert_eq!(list, vec![InfoEntry::new(b"license", b"GPL"), InfoEntry::new(b"alias", b"fs-ext4")]);
+        assert_eq!(
+            list,
+            vec![
+                InfoEntry::new(b"license", b"GPL"),
+                InfoEntry::new(b"alias", b"fs-ext4")
+            ]
+        );
         assert!(builtin_info(data, b"ext").unwrap().is_empty());
         assert!(builtin_info(b"nodot\0", b"x").is_err());
     }
