@@ -17,7 +17,13 @@ pub fn version_text() -> String {
 /// Parses `args` with `command`, turning clap's errors into getopt's wording on stderr and
 /// exit code 1, as kmod's tools do. `Err(code)` means: exit with this code now (help and
 /// version were printed, or an error was).
-pub fn parse(command: clap::Command, tool: &str, args: Vec<OsString>) -> Result<clap::ArgMatches, i32> {
+pub fn parse(
+    command: clap::Command,
+    tool: &str,
+    args: Vec<OsString>,
+) -> Result<clap::ArgMatches, i32> {
+    let raw = args.clone();
+    let definition = command.clone();
     match command.try_get_matches_from(args) {
         Ok(matches) => Ok(matches),
         Err(err) => {
@@ -40,15 +46,26 @@ pub fn parse(command: clap::Command, tool: &str, args: Vec<OsString>) -> Result<
                             format!("invalid option -- '{}'", arg.trim_start_matches('-'))
                         }
                         ErrorKind::InvalidValue | ErrorKind::NoEquals
-                            if arg.starts_with("--") =>
+                            if arg.starts_with("--") && !typed_short(&definition, &raw, &arg) =>
                         {
-                            format!("option '{}' requires an argument", arg.split(' ').next().unwrap_or(&arg))
+                            format!(
+                                "option '{}' requires an argument",
+                                arg.split(' ').next().unwrap_or(&arg)
+                            )
                         }
                         ErrorKind::InvalidValue | ErrorKind::NoEquals => format!(
                             "option requires an argument -- '{}'",
-                            arg.trim_start_matches('-').chars().next().unwrap_or('?')
+                            short_of(&definition, &arg).unwrap_or_else(|| arg
+                                .trim_start_matches('-')
+                                .chars()
+                                .next()
+                                .unwrap_or('?'))
                         ),
-                        _ => err.to_string().trim_end().trim_start_matches("error: ").to_string(),
+                        _ => err
+                            .to_string()
+                            .trim_end()
+                            .trim_start_matches("error: ")
+                            .to_string(),
                     };
                     eprintln!("{tool}: {message}");
                     Err(1)
@@ -56,4 +73,43 @@ pub fn parse(command: clap::Command, tool: &str, args: Vec<OsString>) -> Result<
             }
         }
     }
+}
+
+/// The short flag of the option clap names as `--long <VALUE>` in an error.
+fn short_of(command: &clap::Command, arg: &str) -> Option<char> {
+    let long = arg.trim_start_matches("--").split(' ').next()?;
+    command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(clap::Arg::get_short)
+}
+
+/// Whether the option clap complains about (named `--long <VALUE>`) was last typed in its
+/// short form (`-C`, or at the end of a cluster like `-qC`): getopt words its message after
+/// the form that was typed.
+fn typed_short(command: &clap::Command, args: &[OsString], arg: &str) -> bool {
+    let Some(short) = short_of(command, arg) else {
+        return false;
+    };
+    let long = arg
+        .trim_start_matches("--")
+        .split(' ')
+        .next()
+        .unwrap_or_default();
+    for raw in args.iter().skip(1).rev() {
+        let raw = raw.to_string_lossy();
+        if raw == "--" {
+            break;
+        }
+        if let Some(name) = raw.strip_prefix("--") {
+            if !name.is_empty() && long.starts_with(name.split('=').next().unwrap_or(name)) {
+                return false;
+            }
+        } else if let Some(cluster) = raw.strip_prefix('-') {
+            if cluster.ends_with(short) {
+                return true;
+            }
+        }
+    }
+    false
 }

@@ -19,8 +19,7 @@ pub fn warning(tool: &str, message: &str) {
 
 /// The C library's text for an errno value, as `strerror` gives it.
 pub fn strerror(errno: i32) -> String {
-    let text = nix::errno::Errno::from_raw(errno).desc();
-    text.to_string()
+    kmodcore::error::strerror(errno)
 }
 
 /// A buffered stdout whose writes turn a closed pipe into a quiet stop: once the reader has

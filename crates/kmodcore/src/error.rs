@@ -84,13 +84,24 @@ impl Error {
             Error::Io { source, .. } => source.raw_os_error().unwrap_or(libc_eio()),
             Error::NotRegularFile { .. } => 21, // EISDIR-like: kmod reports such paths as not modules
             Error::Decompress { .. } | Error::BadModule { .. } => 8, // ENOEXEC
-            Error::Index { .. } => 22,                                // EINVAL
-            Error::NotFound { .. } => 2,                              // ENOENT
-            Error::NoModinfo { .. } => 61,                            // ENODATA
+            Error::Index { .. } => 22,          // EINVAL
+            Error::NotFound { .. } => 2,        // ENOENT
+            Error::NoModinfo { .. } => 61,      // ENODATA
         }
     }
 }
 
 const fn libc_eio() -> i32 {
     5
+}
+
+/// The C library's text for an errno value, as `strerror(3)` gives it and kmod prints it
+/// (`Resource temporarily unavailable` for `EAGAIN`; `nix`'s own descriptions differ for
+/// several values).
+pub fn strerror(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text.get(..at).unwrap_or(&text).to_string(),
+        None => text,
+    }
 }
