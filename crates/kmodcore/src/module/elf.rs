@@ -105,7 +105,10 @@ impl<'a> ElfModule<'a> {
         let find = |name: &[u8]| -> Result<Option<&'a [u8]>, String> {
             match sections.section_by_name(endian, name) {
                 Some((_, shdr)) => shdr.data(endian, data).map(Some).map_err(|_| {
-                    format!("section {} lies outside the file", String::from_utf8_lossy(name))
+                    format!(
+                        "section {} lies outside the file",
+                        String::from_utf8_lossy(name)
+                    )
                 }),
                 None => Ok(None),
             }
@@ -141,7 +144,10 @@ impl<'a> ElfModule<'a> {
             return Vec::new();
         };
         // kmod skips leading NUL padding and ignores what is left if it is a single byte.
-        let start = section.iter().position(|&b| b != 0).unwrap_or(section.len());
+        let start = section
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(section.len());
         let section = section.get(start..).unwrap_or_default();
         if section.len() <= 1 {
             return Vec::new();
@@ -214,6 +220,16 @@ impl<'a> ElfModule<'a> {
             .collect()
     }
 
+    /// The raw `__versions` section, or `None` when the module has none.
+    pub fn versions_section(&self) -> Option<&'a [u8]> {
+        self.versions
+    }
+
+    /// The raw `__ksymtab_strings` section, or `None` when the module has none.
+    pub fn ksymtab_strings_section(&self) -> Option<&'a [u8]> {
+        self.ksymtab_strings
+    }
+
     /// The names listed in `__ksymtab_strings` (exported symbols), in file order.
     pub fn ksymtab_strings(&self) -> Vec<&'a [u8]> {
         self.ksymtab_strings
@@ -250,7 +266,8 @@ impl<'a> ElfModule<'a> {
         let data = self.data;
         let header = H::parse(data).map_err(|e| e.to_string())?;
         let endian = header.endian().map_err(|e| e.to_string())?;
-        let sections: SectionTable<'a, H> = header.sections(endian, data).map_err(|e| e.to_string())?;
+        let sections: SectionTable<'a, H> =
+            header.sections(endian, data).map_err(|e| e.to_string())?;
         let table = sections
             .symbols(endian, data, SHT_SYMTAB)
             .map_err(|e| e.to_string())?;
@@ -282,7 +299,8 @@ impl<'a> ElfModule<'a> {
                         .and_then(|shdr| shdr.data(endian, data).ok())
                         .and_then(|bytes| {
                             let at = usize::try_from(value).ok()?;
-                            let word: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+                            let word: [u8; 4] =
+                                bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
                             Some(u64::from(if self.big_endian {
                                 u32::from_be_bytes(word)
                             } else {

@@ -9,11 +9,14 @@
 //! - [`elf`]: the ELF sections kmod cares about (`.modinfo`, `__versions`, symbols, build-id).
 //! - [`signature`]: the signature appended to a module, as modinfo reports it.
 //! - [`info`]: the key/value list `modinfo` prints, in kmod's order.
+//! - [`symbols`]: the symbol versions a module needs and the symbols it exports, as
+//!   `modprobe --show-modversions` and `--show-exports` list them.
 
 pub mod compression;
 pub mod elf;
 pub mod info;
 pub mod signature;
+pub mod symbols;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
