@@ -15,6 +15,7 @@ pub mod kmsg;
 pub mod logger;
 pub mod lsmod;
 pub mod modinfo;
+pub mod modprobe;
 pub mod report;
 pub mod rmmod;
 
@@ -36,6 +37,7 @@ pub const TOOLS: &[(&str, &str)] = &[
 pub fn commands() -> Vec<clap::Command> {
     vec![
         modinfo::command(),
+        modprobe::command(),
         insmod::command(),
         rmmod::command(),
         lsmod::command(),
@@ -47,6 +49,7 @@ pub fn commands() -> Vec<clap::Command> {
 pub fn differences(tool: &str) -> Option<&'static [&'static str]> {
     match tool {
         "modinfo" => Some(modinfo::DIFFERENCES),
+        "modprobe" => Some(modprobe::DIFFERENCES),
         "insmod" => Some(insmod::DIFFERENCES),
         "rmmod" => Some(rmmod::DIFFERENCES),
         "lsmod" => Some(lsmod::DIFFERENCES),
@@ -60,6 +63,7 @@ pub fn differences(tool: &str) -> Option<&'static [&'static str]> {
 pub fn run_tool(tool: &str, args: Vec<OsString>) -> Option<i32> {
     match tool {
         "modinfo" => Some(modinfo::run(args)),
+        "modprobe" => Some(modprobe::run(args)),
         "depmod" => Some(depmod::run(args)),
         "insmod" => Some(insmod::run(args)),
         "rmmod" => Some(rmmod::run(args)),

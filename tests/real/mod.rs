@@ -5,3 +5,4 @@
 
 mod depmod;
 mod modinfo;
+mod modprobe;

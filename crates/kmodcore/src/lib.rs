@@ -20,16 +20,17 @@
     )
 )]
 
-pub mod error;
-pub mod mmap;
-pub mod fnmatch;
-pub mod index;
-pub mod module;
-pub mod modname;
-pub mod moddir;
-pub mod lookup;
 pub mod config;
 pub mod depmod;
+pub mod error;
+pub mod fnmatch;
+pub mod index;
 pub mod kernel;
+pub mod lookup;
+pub mod mmap;
+pub mod moddir;
+pub mod modname;
+pub mod module;
+pub mod resolve;
 
 pub use error::{Error, Result};

@@ -23,10 +23,23 @@ pub const MAX_REQUEST_LEN: usize = 4095;
 
 /// What a lookup needs from the modprobe configuration.
 pub trait LookupConfig {
-    /// The module names of configuration aliases whose pattern matches `name`, in order.
-    fn alias_targets(&self, name: &[u8]) -> Vec<Vec<u8>>;
-    /// Whether an `install` or `remove` command is configured for exactly `name`.
-    fn has_command(&self, name: &[u8]) -> bool;
+    /// The configuration aliases whose pattern matches `name`, in order, each as
+    /// `(pattern, module)`. libkmod remembers the pattern as the alias the module was reached
+    /// through, and `options` given for that pattern apply to the module.
+    fn alias_matches(&self, name: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)>;
+    /// The first `install` command written for exactly `name`, or failing that the first
+    /// `remove` command written for exactly `name`.
+    fn exact_command(&self, name: &[u8]) -> Option<ExactCommand>;
+}
+
+/// A command that a configuration gives for exactly one name (see
+/// [`LookupConfig::exact_command`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExactCommand {
+    /// An `install` command.
+    Install(Vec<u8>),
+    /// A `remove` command (there is no `install` command for the name).
+    Remove(Vec<u8>),
 }
 
 /// An empty configuration: no aliases, no commands.
@@ -34,11 +47,27 @@ pub trait LookupConfig {
 pub struct NoConfig;
 
 impl LookupConfig for NoConfig {
-    fn alias_targets(&self, _name: &[u8]) -> Vec<Vec<u8>> {
+    fn alias_matches(&self, _name: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         Vec::new()
     }
-    fn has_command(&self, _name: &[u8]) -> bool {
-        false
+    fn exact_command(&self, _name: &[u8]) -> Option<ExactCommand> {
+        None
+    }
+}
+
+impl LookupConfig for crate::config::Config {
+    fn alias_matches(&self, name: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.alias_entries_matching(name)
+            .into_iter()
+            .map(|alias| (alias.pattern.clone(), alias.module.clone()))
+            .collect()
+    }
+    fn exact_command(&self, name: &[u8]) -> Option<ExactCommand> {
+        if let Some(command) = self.install_command_exact(name) {
+            return Some(ExactCommand::Install(command.to_vec()));
+        }
+        self.remove_command_exact(name)
+            .map(|command| ExactCommand::Remove(command.to_vec()))
     }
 }
 
@@ -68,6 +97,15 @@ pub struct Found {
     pub name: Vec<u8>,
     /// The source that named it.
     pub source: Source,
+    /// The alias the module was reached through, as libkmod records it: the pattern of a
+    /// configuration alias, or the (normalised) request for the index aliases, `symbol:` and
+    /// builtin aliases. `None` when the request named the module itself.
+    ///
+    /// It matters twice: `options` given for the alias apply to the module, and a blacklisted
+    /// module reached through an alias is not loaded.
+    pub alias: Option<Vec<u8>>,
+    /// For [`Source::Command`]: the command that made the name exist.
+    pub command: Option<ExactCommand>,
 }
 
 impl Found {
@@ -86,10 +124,15 @@ pub fn normalize_request(request: &[u8]) -> Option<Vec<u8>> {
     modname::normalize_alias(request)
 }
 
-fn found(names: Vec<Vec<u8>>, source: Source) -> Vec<Found> {
+fn found(names: Vec<Vec<u8>>, source: Source, alias: Option<&[u8]>) -> Vec<Found> {
     names
         .into_iter()
-        .map(|name| Found { name, source })
+        .map(|name| Found {
+            name,
+            source,
+            alias: alias.map(<[u8]>::to_vec),
+            command: None,
+        })
         .collect()
 }
 
@@ -102,33 +145,46 @@ pub fn lookup(dir: &ModuleDir, config: &dyn LookupConfig, request: &[u8]) -> Res
             name: String::from_utf8_lossy(request).into_owned(),
         });
     };
-    let targets = config.alias_targets(&name);
-    if !targets.is_empty() {
-        return Ok(found(targets, Source::ConfigAlias));
+    let matches = config.alias_matches(&name);
+    if !matches.is_empty() {
+        return Ok(matches
+            .into_iter()
+            .map(|(pattern, module)| Found {
+                name: module,
+                source: Source::ConfigAlias,
+                alias: Some(pattern),
+                command: None,
+            })
+            .collect());
     }
     if !name.contains(&b':') && dir.dep_entry(&name)?.is_some() {
-        return Ok(found(vec![name], Source::ModDep));
+        return Ok(found(vec![name], Source::ModDep, None));
     }
     if name.starts_with(b"symbol:") {
         if let Some(names) = dir.wildcard_lookup(IndexKind::Symbols, &name)? {
             if !names.is_empty() {
-                return Ok(found(names, Source::Symbols));
+                return Ok(found(names, Source::Symbols, Some(&name)));
             }
         }
     }
-    if config.has_command(&name) {
-        return Ok(found(vec![name], Source::Command));
+    if let Some(command) = config.exact_command(&name) {
+        return Ok(vec![Found {
+            name,
+            source: Source::Command,
+            alias: None,
+            command: Some(command),
+        }]);
     }
     if let Some(names) = dir.wildcard_lookup(IndexKind::Alias, &name)? {
         if !names.is_empty() {
-            return Ok(found(names, Source::Alias));
+            return Ok(found(names, Source::Alias, Some(&name)));
         }
     }
     if dir.is_builtin(&name)? {
-        return Ok(found(vec![name], Source::Builtin));
+        return Ok(found(vec![name], Source::Builtin, None));
     }
     if let Some(names) = dir.wildcard_lookup(IndexKind::BuiltinAlias, &name)? {
-        return Ok(found(names, Source::BuiltinAlias));
+        return Ok(found(names, Source::BuiltinAlias, Some(&name)));
     }
     Ok(Vec::new())
 }
@@ -148,19 +204,25 @@ pub fn lookup_name(dir: &ModuleDir, name: &[u8]) -> Result<Option<Found>> {
         return Ok(Some(Found {
             name,
             source: Source::ModDep,
+            alias: None,
+            command: None,
         }));
     }
     if dir.is_builtin(&name)? {
         return Ok(Some(Found {
             name,
             source: Source::Builtin,
+            alias: None,
+            command: None,
         }));
     }
     Ok(dir
         .wildcard_lookup(IndexKind::BuiltinAlias, &name)?
         .and_then(|names| names.into_iter().next())
-        .map(|name| Found {
-            name,
+        .map(|found| Found {
+            name: found,
             source: Source::BuiltinAlias,
+            alias: Some(name.clone()),
+            command: None,
         }))
 }
