@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: rkmod against kmod, in one run, printing wall-time ratios.
 
-    scripts/bench.py [--rounds N] [GROUP...]     groups: modinfo, depmod (default: all)
+    scripts/bench.py [--rounds N] [GROUP...]     groups: modinfo, depmod, modprobe (default: all)
 
 Runs each case alternately with kmod and rkmod (release build of this tree) so that both see
 the same machine state, and reports the median wall time of each and the ratio rkmod/kmod.
@@ -112,7 +112,19 @@ def group_depmod(rounds):
             print(f"| {name:<48} | {k * 1000:9.2f} ms | {r * 1000:9.2f} ms | {ratio:5.2f} |{verdict}")
 
 
-GROUPS = {"modinfo": group_modinfo, "depmod": group_depmod}
+def group_modprobe(rounds):
+    """modprobe --show-depends (the query initramfs builders run for every module), by name
+    and by a PCI modalias, on both trees with kmod 30's indexes and the machine's own
+    configuration."""
+    for label, (_tree, copy, kver) in TREES.items():
+        base = ["-d", str(CACHE / copy), "-S", kver, "--show-depends"]
+        compare(f"modprobe -D by name (snd-hda-intel, {label} tree)", "modprobe",
+                base + ["snd-hda-intel"], rounds, repeat=20, goal=0.80)
+        compare(f"modprobe -D by PCI modalias (e1000e, {label} tree)", "modprobe",
+                base + ["pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"], rounds, repeat=20, goal=0.80)
+
+
+GROUPS = {"modinfo": group_modinfo, "depmod": group_depmod, "modprobe": group_modprobe}
 
 
 def main():
