@@ -14,16 +14,16 @@ use std::path::Path;
 
 use clap::{Arg, ArgAction, Command};
 use kmodcore::kernel::hint::InsertContext;
-use kmodcore::kernel::{self, InsertFlags, Kernel, NixKernel};
+use kmodcore::kernel::{self, InsertFlags, Kernel, LoadPath, NixKernel};
 
 use crate::kmsg;
-use crate::logger::Logger;
+use crate::logger::{Logger, Priority};
 
 const TOOL: &str = "insmod";
 
 /// Deliberate differences from kmod, for the man page.
 pub const DIFFERENCES: &[&str] = &[
-    "When the kernel refuses a module, the error line ends with what the refusal most likely means, in parentheses: the module already loaded, module loading disabled by /proc/sys/kernel/modules_disabled, the kernel the module was built for, the parameter the module does not have, a rejected signature.",
+    "When the kernel refuses a module, the error line ends with what the refusal most likely means, in parentheses: the module already loaded, module loading disabled by /proc/sys/kernel/modules_disabled, the kernel the module was built for, a missing symbol, a rejected signature.",
     "A file that cannot be decompressed is reported with the decoder's reason.",
     "--version prints \"kmod version 34 (rkmod VERSION)\" so that scripts reading kmod's version keep working.",
 ];
@@ -162,7 +162,17 @@ pub fn execute(options: &Options, kernel: &dyn Kernel, log: &Logger) -> i32 {
     let params = kernel::join_params(options.params.iter().map(|p| p.as_bytes()));
     let name = kmodcore::modname::name_from_path(filename.as_bytes());
     match kernel::insert_module(kernel, path, &params, options.force) {
-        Ok(_) => 0,
+        Ok(how) => {
+            let how = match how {
+                LoadPath::Finit => "finit_module",
+                LoadPath::FinitCompressed => {
+                    "finit_module with MODULE_INIT_COMPRESSED_FILE (the kernel decompressed it)"
+                }
+                LoadPath::Init => "init_module (read and decompressed here)",
+            };
+            log.log(Priority::Debug, &format!("inserted {shown} with {how}"));
+            0
+        }
         Err(err) => {
             let errno = err.errno();
             log.info(&format!(
@@ -219,6 +229,22 @@ mod tests {
         let log = Logger::memory(TOOL, 0);
         let code = execute(&options(&path, &["n=1", "s=a b"]), &kernel, &log);
         assert_eq!((code, log.captured().as_str()), (0, ""));
+        let log = Logger::memory(TOOL, 4);
+        assert_eq!(
+            execute(
+                &options(&path, &[]),
+                &FakeKernel::new().without_finit(),
+                &log
+            ),
+            0
+        );
+        assert_eq!(
+            log.captured(),
+            format!(
+                "insmod: DEBUG: inserted {} with init_module (read and decompressed here)\n",
+                path.display()
+            )
+        );
         assert!(
             matches!(&kernel.calls()[0], Call::Finit { params, .. } if params == b"n=1 s=\"a b\"")
         );
@@ -232,10 +258,10 @@ mod tests {
         let kernel = FakeKernel::new();
         let log = Logger::memory(TOOL, 0);
         kernel.fail(Syscall::FinitModule, None, Errno::ENOENT);
-        assert_eq!(execute(&options(&path, &["colour=red"]), &kernel, &log), 1);
+        assert_eq!(execute(&options(&path, &[]), &kernel, &log), 1);
         assert_eq!(
             log.captured(),
-            format!("insmod: ERROR: could not insert module {shown}: Unknown symbol in module (the module has no parameter colour: see dmesg)\n")
+            format!("insmod: ERROR: could not insert module {shown}: Unknown symbol in module (a symbol the module needs is not exported by the kernel or by a loaded module: load its dependencies first (modprobe does), see dmesg)\n")
         );
 
         let log = Logger::memory(TOOL, 0);

@@ -87,56 +87,53 @@ fn print_stdout(text: &str) {
     out.flush();
 }
 
+/// kmod's own option `arg` (`-h`, `-V`, `--help`, `--version`, or an error); the exit code.
+fn own_option(arg: &str) -> i32 {
+    let help = || {
+        print_stdout(&help_text());
+        0
+    };
+    let version = || {
+        println!("{}", crate::cli::version_text());
+        0
+    };
+    if let Some(long) = arg.strip_prefix("--") {
+        // Long options may be abbreviated, as getopt_long allows.
+        let matching: Vec<&str> = ["help", "version"]
+            .into_iter()
+            .filter(|o| o.starts_with(long))
+            .collect();
+        return match matching.as_slice() {
+            ["help"] => help(),
+            ["version"] => version(),
+            _ => {
+                eprintln!("kmod: unrecognized option '{arg}'");
+                1
+            }
+        };
+    }
+    // Both short options end the run, so only the first letter counts.
+    match arg.chars().nth(1) {
+        Some('h') => help(),
+        Some('V') => version(),
+        other => {
+            eprintln!("kmod: invalid option -- '{}'", other.unwrap_or('?'));
+            1
+        }
+    }
+}
+
 /// Runs kmod with `args` (argv, starting with the program name) and returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
     let mut rest = args.into_iter().skip(1).peekable();
-    // kmod's own options, up to the first non-option (getopt with "+hV").
-    while let Some(arg) = rest.peek() {
+    // kmod's own options come before the command (getopt with "+hV"). Each of them ends the
+    // run (help, version, or an error), so only the first argument can be one.
+    if let Some(arg) = rest.peek() {
         let bytes = arg.as_bytes();
         if bytes == b"--" {
             rest.next();
-            break;
-        }
-        if !bytes.starts_with(b"-") || bytes == b"-" {
-            break;
-        }
-        let arg = String::from_utf8_lossy(bytes).into_owned();
-        rest.next();
-        if let Some(long) = arg.strip_prefix("--") {
-            let matching: Vec<&str> = ["help", "version"]
-                .into_iter()
-                .filter(|o| o.starts_with(long))
-                .collect();
-            match matching.as_slice() {
-                ["help"] => {
-                    print_stdout(&help_text());
-                    return 0;
-                }
-                ["version"] => {
-                    println!("{}", crate::cli::version_text());
-                    return 0;
-                }
-                _ => {
-                    eprintln!("kmod: unrecognized option '{arg}'");
-                    return 1;
-                }
-            }
-        }
-        for c in arg.chars().skip(1) {
-            match c {
-                'h' => {
-                    print_stdout(&help_text());
-                    return 0;
-                }
-                'V' => {
-                    println!("{}", crate::cli::version_text());
-                    return 0;
-                }
-                other => {
-                    eprintln!("kmod: invalid option -- '{other}'");
-                    return 1;
-                }
-            }
+        } else if bytes.starts_with(b"-") && bytes != b"-" {
+            return own_option(&String::from_utf8_lossy(bytes));
         }
     }
     let Some(command) = rest.next() else {

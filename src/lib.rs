@@ -12,6 +12,7 @@ pub mod depmod;
 pub mod insmod;
 pub mod kmod;
 pub mod kmsg;
+pub mod links;
 pub mod logger;
 pub mod lsmod;
 pub mod modinfo;

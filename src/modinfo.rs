@@ -16,7 +16,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, Command};
-use kmodcore::lookup::{self, LookupConfig};
+use kmodcore::lookup::{self, LookupConfig, NoConfig};
 use kmodcore::moddir::ModuleDir;
 use kmodcore::modname;
 use kmodcore::module::info::{read_module_info, InfoEntry};
@@ -215,15 +215,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 1;
     }
     let dir = options.module_dir();
-    // kmod's modinfo reads the configuration (`kmod_new`), so configuration aliases resolve.
-    let sysroot = std::env::var_os(crate::modprobe::SYSROOT_ENV)
-        .map_or_else(|| std::path::PathBuf::from("/"), std::path::PathBuf::from);
-    let (config, warnings) = kmodcore::resolve::load_config(
-        &kmodcore::resolve::absolute_path(dir.path()),
-        &[],
-        &sysroot,
-    );
-    crate::modprobe::print_config_warnings(&warnings);
+    // kmod's modinfo creates its context with an empty configuration list (`null_config`):
+    // modprobe.d aliases do not resolve (checked against kmod 30 in tests/real/modprobe.rs).
+    let config = NoConfig;
     let mut out = report::Output::new();
     let mut failed = false;
     // Work in chunks so that output starts early and memory stays bounded.

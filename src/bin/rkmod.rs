@@ -13,6 +13,7 @@ fn usage() -> String {
         text.push_str(&format!("  {name:<10}{about}\n"));
     }
     text.push_str("\nrkmod --version prints the version; TOOL --help shows a tool's options.\n");
+    text.push_str("rkmod --install-links [--force] DIR makes DIR/TOOL links to this binary.\n");
     text
 }
 
@@ -41,6 +42,10 @@ fn main() {
         "-V" | "--version" => {
             println!("{}", rkmod::cli::version_text());
             std::process::exit(0);
+        }
+        "--install-links" => {
+            let rest: Vec<OsString> = args.iter().skip(2).cloned().collect();
+            std::process::exit(rkmod::links::run(&rest));
         }
         _ => {}
     }

@@ -3,8 +3,7 @@
 //! kmod prints the errno's text (`File exists`, `Operation not permitted`, `Invalid module
 //! format`, ...). These hints say what the kernel actually objected to, using what can be
 //! checked from userspace: whether the module is already loaded, whether module loading has
-//! been switched off, which kernel the module was built for, and which of the given
-//! parameters the module does not declare. The tools print a hint after kmod's own words, so
+//! been switched off, which kernel the module was built for. The tools print a hint after kmod's own words, so
 //! that the line still starts the way scripts expect.
 
 use std::path::Path;
@@ -44,7 +43,7 @@ pub fn insert_hint(kernel: &dyn Kernel, errno: Errno, ctx: &InsertContext<'_>) -
         ),
         Errno::EBADMSG => Some("the module's signature is malformed".into()),
         Errno::ENOEXEC => Some(format_hint(kernel, ctx)),
-        Errno::ENOENT => Some(unknown_hint(ctx)),
+        Errno::ENOENT => Some(unknown_hint()),
         Errno::ESRCH => Some(
             "the module was built against other versions of the kernel's symbols: see dmesg".into(),
         ),
@@ -108,75 +107,10 @@ fn format_hint(kernel: &dyn Kernel, ctx: &InsertContext<'_>) -> String {
     "the kernel rejected the module image (wrong architecture, version magic or a damaged file): see dmesg".into()
 }
 
-/// The parameter names in a kernel parameter string (`a=1 b="x y" c`).
-fn param_names(params: &[u8]) -> Vec<Vec<u8>> {
-    let mut names = Vec::new();
-    let mut in_quote = false;
-    let mut token = Vec::new();
-    let mut tokens = Vec::new();
-    for &b in params {
-        match b {
-            b'"' => {
-                in_quote = !in_quote;
-                token.push(b);
-            }
-            b' ' | b'\t' | b'\n' if !in_quote => {
-                if !token.is_empty() {
-                    tokens.push(std::mem::take(&mut token));
-                }
-            }
-            _ => token.push(b),
-        }
-    }
-    if !token.is_empty() {
-        tokens.push(token);
-    }
-    for token in tokens {
-        let name = token.split(|&b| b == b'=').next().unwrap_or_default();
-        let name: Vec<u8> = name
-            .iter()
-            .filter(|&&b| b != b'"')
-            .map(|&b| if b == b'-' { b'_' } else { b })
-            .collect();
-        if !name.is_empty() {
-            names.push(name);
-        }
-    }
-    names
-}
-
-fn unknown_hint(ctx: &InsertContext<'_>) -> String {
-    let declared: Option<Vec<Vec<u8>>> = ctx.path.and_then(|path| {
-        let module = ModuleFile::open(path).ok()?;
-        let elf = ElfModule::parse(module.contents()).ok()?;
-        let declared = elf
-            .modinfo()
-            .iter()
-            .filter(|e| e.key == b"parmtype" || e.key == b"parm")
-            .filter_map(|e| e.value.split(|&b| b == b':').next())
-            .map(|n| {
-                n.iter()
-                    .map(|&b| if b == b'-' { b'_' } else { b })
-                    .collect()
-            })
-            .collect();
-        Some(declared)
-    });
-    if let Some(declared) = declared {
-        // The kernel accepts `dyndbg` for every module (dynamic debug).
-        let unknown: Vec<String> = param_names(ctx.params)
-            .into_iter()
-            .filter(|n| n != b"dyndbg" && !declared.contains(n))
-            .map(|n| String::from_utf8_lossy(&n).into_owned())
-            .collect();
-        if !unknown.is_empty() {
-            return format!(
-                "the module has no parameter {}: see dmesg",
-                unknown.join(", ")
-            );
-        }
-    }
-    "a symbol the module needs is not exported by the kernel or a loaded module (load its dependencies first, or use modprobe), or a parameter is unknown: see dmesg".into()
+fn unknown_hint() -> String {
+    // The kernel ignores unknown parameters (with a warning in its log) since Linux 3.x; a
+    // module that fails with ENOENT lacks a symbol.
+    "a symbol the module needs is not exported by the kernel or by a loaded module: load its dependencies first (modprobe does), see dmesg".into()
 }
 
 #[cfg(test)]
@@ -185,34 +119,12 @@ mod tests {
     use crate::kernel::FakeKernel;
 
     #[test]
-    fn param_names_follow_the_kernel_syntax() {
-        assert_eq!(
-            param_names(b"a=1 b=\"x y\" c  d-e=2"),
-            [b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d_e".to_vec()]
-        );
-        assert!(param_names(b"").is_empty());
-    }
-
-    #[test]
-    fn unknown_parameter_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.ko");
-        let image = testkit::ModuleSpec::new("p")
-            .info("parmtype", "count:int")
-            .info("parm", "count:how many")
-            .build();
-        std::fs::write(&path, image).unwrap();
+    fn unknown_symbol_is_explained() {
         let kernel = FakeKernel::new();
         let ctx = InsertContext {
-            path: Some(&path),
+            path: None,
             name: b"p",
-            params: b"count=1 colour=red dyndbg=+p",
-        };
-        let hint = insert_hint(&kernel, Errno::ENOENT, &ctx).unwrap();
-        assert_eq!(hint, "the module has no parameter colour: see dmesg");
-        let ctx = InsertContext {
-            params: b"count=2",
-            ..ctx
+            params: b"colour=red",
         };
         let hint = insert_hint(&kernel, Errno::ENOENT, &ctx).unwrap();
         assert!(hint.starts_with("a symbol the module needs"), "{hint}");

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The VM suite: boots Debian's real 6.1 and 6.12 kernels under QEMU with an initramfs whose
+# module tools are the static rkmod, runs tests/vm/scenarios.sh inside, and checks that every
+# scenario listed in tests/vm/scenarios.list for that kernel reported PASS.
+#
+#   tests/vm/run.sh [6.1] [6.12]        (default: both)
+#
+# Steps: install what is missing (qemu-system-x86, busybox-static, cpio, xz-utils,
+# linux-headers-6.1.0-47-amd64, kmod) with apt-get when root; fetch the kernels with
+# scripts/real-trees.sh; build the static rkmod (crt-static, gnu target); build the test
+# modules from testdata/modules; build one initramfs per kernel; boot each once, with every
+# scenario in that one boot.
+#
+# Results: one line per scenario on stdout, the serial logs in $OUT/KERNEL.log. A FAIL or a
+# missing line fails the run; PENDING lines are listed loudly and never count as passes.
+# Outside CI a missing prerequisite skips the suite loudly (exit 0); under CI=true it fails.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+CACHE=${RKMOD_CACHE:-$HOME/.cache/rkmod}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+OUT=${RKMOD_VM_OUT:-$TARGET/vm}
+BOOT_TIMEOUT=${RKMOD_VM_TIMEOUT:-900}
+APPEND="console=ttyS0 quiet loglevel=1 panic=-1"
+mkdir -p "$OUT"
+start=$(date +%s)
+
+say() { printf 'vm: %s\n' "$*"; }
+elapsed() { echo "$(($(date +%s) - start))s"; }
+
+missing() {
+	if [ "${CI:-}" = true ]; then
+		echo "vm: FAILED: CI=true and a prerequisite is missing: $*" >&2
+		exit 1
+	fi
+	echo "*** SKIPPED: the VM suite needs $* ***" >&2
+	exit 0
+}
+
+kernels=("$@")
+[ ${#kernels[@]} -gt 0 ] || kernels=(6.1 6.12)
+declare -A KVER=([6.1]=6.1.0-47-amd64 [6.12]=6.12.107+deb12-amd64)
+declare -A TREE=([6.1]=tree-6.1.0 [6.12]=tree-6.12.107)
+declare -A INDEXED=([6.1]=kmod30-6.1 [6.12]=kmod30-6.12)
+
+# --- prerequisites ----------------------------------------------------------------------------
+need_pkgs=()
+command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
+{ [ -x /bin/busybox ] && file -L /bin/busybox | grep -q 'statically linked'; } || need_pkgs+=(busybox-static)
+command -v cpio >/dev/null || need_pkgs+=(cpio)
+command -v xz >/dev/null || need_pkgs+=(xz-utils)
+command -v gzip >/dev/null || need_pkgs+=(gzip)
+[ -x /usr/bin/kmod ] || need_pkgs+=(kmod)
+[ -d /usr/src/linux-headers-${KVER[6.1]} ] || need_pkgs+=("linux-headers-${KVER[6.1]}")
+command -v make >/dev/null && command -v gcc >/dev/null || need_pkgs+=(make gcc)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		say "installing ${need_pkgs[*]}"
+		apt-get update -qq >/dev/null 2>&1 || true
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null ||
+			missing "${need_pkgs[*]} (apt-get install failed)"
+	else
+		missing "${need_pkgs[*]} (not root, or no apt-get)"
+	fi
+fi
+for k in "${kernels[@]}"; do
+	if [ ! -f "$CACHE/${TREE[$k]}/.complete" ] || [ ! -f "$CACHE/${INDEXED[$k]}/.complete" ]; then
+		scripts/real-trees.sh || missing "the Debian kernel packages (scripts/real-trees.sh failed)"
+	fi
+done
+
+# --- the static rkmod -------------------------------------------------------------------------
+say "building the static rkmod ($(elapsed))"
+RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release --target x86_64-unknown-linux-gnu
+RKMOD=$TARGET/x86_64-unknown-linux-gnu/release/rkmod
+file "$RKMOD" | grep -q 'static' || { echo "vm: $RKMOD is not statically linked" >&2; exit 1; }
+say "static rkmod: $(stat -c %s "$RKMOD") bytes"
+
+# --- test modules -----------------------------------------------------------------------------
+say "building the test modules ($(elapsed))"
+testdata/modules/build.sh "$OUT/modules" "${KVER[6.1]}"
+
+# --- initramfs --------------------------------------------------------------------------------
+# Copies a file and, for a dynamically linked one, the libraries it needs, at the same paths.
+copy_with_libs() {
+	local file=$1 dest=$2
+	mkdir -p "$(dirname "$dest")"
+	cp -L "$file" "$dest"
+	ldd "$file" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib"
+	done
+}
+
+# The Debian modules the scenarios load, by name (snd-dummy's chain, dummy, e1000).
+REAL_MODULES=(soundcore snd snd-timer snd-pcm snd-dummy dummy e1000)
+
+build_initramfs() {
+	local k=$1 kver=${KVER[$1]}
+	local tree=$CACHE/${TREE[$1]}/lib/modules/$kver
+	stage=$OUT/root-$k
+	rm -rf "$stage"
+	mkdir -p "$stage"/{bin,sbin,kmod,proc,sys,dev,tmp,run,etc,testmods}
+	cp /bin/busybox "$stage/bin/busybox"
+	ln -s busybox "$stage/bin/sh"
+	cp "$RKMOD" "$stage/sbin/rkmod"
+	"$stage/sbin/rkmod" --install-links "$stage/sbin" >/dev/null
+	copy_with_libs /usr/bin/kmod "$stage/kmod/kmod"
+	for t in insmod rmmod lsmod modprobe depmod modinfo; do
+		ln -s kmod "$stage/kmod/$t"
+	done
+
+	local mods=$stage/lib/modules/$kver
+	mkdir -p "$mods"
+	for m in "${REAL_MODULES[@]}"; do
+		local rel
+		rel=$(cd "$tree" && find kernel -name "$m.ko*" | head -n 1)
+		[ -n "$rel" ] || { echo "vm: $m not found in $tree" >&2; exit 1; }
+		mkdir -p "$mods/$(dirname "$rel")"
+		cp "$tree/$rel" "$mods/$rel"
+	done
+	cp "$tree"/modules.order "$tree"/modules.builtin "$tree"/modules.builtin.modinfo "$mods/"
+	if [ "$k" = 6.1 ]; then
+		mkdir -p "$mods/extra"
+		cp "$OUT"/modules/*.ko "$mods/extra/"
+		# Made by the test: compressed copies for the userspace decompression path.
+		xz -c --check=crc32 "$OUT/modules/rk_params.ko" >"$stage/testmods/rk_params.ko.xz"
+		xz -c --check=crc32 "$OUT/modules/rk_vermagic.ko" >"$stage/testmods/rk_vermagic.ko.xz"
+	else
+		xz -dc "$mods/$(cd "$mods" && find kernel -name e1000.ko.xz)" | gzip -c >"$stage/testmods/e1000.ko.gz"
+	fi
+	# Indexes written by kmod's depmod (the oracle); the depmod scenario rewrites them with
+	# rkmod's and compares. modules.devname comes from the whole tree, for static-nodes.
+	depmod -b "$stage" "$kver"
+	cp "$CACHE/${INDEXED[$k]}/lib/modules/$kver/modules.devname" "$mods/modules.devname"
+
+	cp tests/vm/init.sh "$stage/init"
+	cp tests/vm/scenarios.sh tests/vm/scenarios.list "$stage/"
+	chmod 755 "$stage/init"
+	(cd "$stage" && find . | LC_ALL=C sort | cpio --quiet -o -H newc) >"$OUT/initrd-$k.cpio"
+}
+
+# --- boot and check ---------------------------------------------------------------------------
+failed=0
+pending=0
+for k in "${kernels[@]}"; do
+	say "building the $k initramfs ($(elapsed))"
+	build_initramfs "$k"
+	vmlinuz=$CACHE/${TREE[$k]}/boot/vmlinuz-${KVER[$k]}
+	log=$OUT/$k.log
+	say "booting ${KVER[$k]} ($(elapsed))"
+	boot_start=$(date +%s)
+	timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 1024 -nographic -no-reboot \
+		-kernel "$vmlinuz" -initrd "$OUT/initrd-$k.cpio" -append "$APPEND" </dev/null >"$log" 2>&1 || true
+	tr -d '\r' <"$log" >"$log.txt"
+	say "${KVER[$k]}: boot and scenarios took $(($(date +%s) - boot_start))s"
+	grep -q '^VM-DONE' "$log.txt" || { echo "vm: $k: the VM did not finish (see $log)" >&2; failed=1; }
+	while read -r kernel name _; do
+		case $kernel in '' | '#'*) continue ;; esac
+		[ "$kernel" = "$k" ] || continue
+		line=$(grep -E "^(PASS|FAIL|PENDING) $name(:|\$)" "$log.txt" | head -n 1 || true)
+		case $line in
+		PASS*) echo "$k $line" ;;
+		PENDING*) echo "$k *** $line"; pending=$((pending + 1)) ;;
+		FAIL*)
+			echo "$k $line"
+			sed -n "/^FAIL $name:/,/^\(PASS\|FAIL\|PENDING\|VM-DONE\)/p" "$log.txt" | grep '^  | ' || true
+			failed=1
+			;;
+		*) echo "$k FAIL $name: no result line (see $log)"; failed=1 ;;
+		esac
+	done <tests/vm/scenarios.list
+done
+
+say "total $(elapsed)"
+[ "$pending" = 0 ] || echo "*** WARNING: $pending VM scenarios are PENDING (not run, not passed) ***" >&2
+if [ "$failed" != 0 ]; then
+	echo "vm: FAILED" >&2
+	exit 1
+fi
+say "all listed scenarios passed (pending: $pending)"
