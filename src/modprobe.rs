@@ -601,14 +601,16 @@ impl Log {
 }
 
 /// Sends one message to the system log socket, as `openlog(modprobe, LOG_CONS, LOG_DAEMON)`
-/// would; without a log socket it falls back to stderr.
+/// would: when the logger cannot be reached, to the console instead, never to stderr.
 fn to_syslog(level: i32, line: &str) {
     let priority = i32::from(LOG_DAEMON) + level.clamp(0, 7);
     let message = format!("<{priority}>{TOOL}: {line}");
     let sent = std::os::unix::net::UnixDatagram::unbound()
         .and_then(|socket| socket.send_to(message.as_bytes(), "/dev/log"));
     if sent.is_err() {
-        let _ = writeln!(std::io::stderr().lock(), "{TOOL}: {line}");
+        if let Ok(mut console) = std::fs::OpenOptions::new().write(true).open("/dev/console") {
+            let _ = writeln!(console, "{TOOL}: {line}\r");
+        }
     }
 }
 

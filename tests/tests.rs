@@ -10,4 +10,5 @@ mod depmod_crash;
 mod depmod_fixtures;
 mod kernel_tools;
 mod modinfo_fixtures;
+mod modprobe_fixtures;
 mod real;

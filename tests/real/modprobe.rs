@@ -936,18 +936,27 @@ const ERRORS: &[Case] = &[
 ];
 
 const HEAD_ONLY: &[Case] = &[
-    case("dry-run-alone", &["-C", "empty", "-n", "uas"]).head("kmod 30's -n does not print the actions"),
+    case("dry-run-alone", &["-C", "empty", "-n", "uas"])
+        .head("kmod 30's -n does not print the actions"),
     case(
         "path-absolute",
         &["-C", "empty", "-D", "@TREE@/kernel/drivers/net/dummy.ko"],
     )
     .head("kmod 30 looks paths up as names (path arguments are kmod 31)"),
-    case("path-relative", &["-C", "empty", "-D", "./no-such-file.ko"]).head("kmod 30 looks paths up as names"),
+    case("path-relative", &["-C", "empty", "-D", "./no-such-file.ko"])
+        .head("kmod 30 looks paths up as names"),
     case("showconfig-deprecated", &["-C", "empty", "--showconfig"])
         .head("deprecation warning is new"),
-    case("show-deprecated", &["-C", "empty", "--show", "-v", "e1000e"]).head("deprecation warning is new"),
-    case("resolve-alias-deprecated", &["-C", "empty", "--resolve-alias", "e1000e"])
-        .head("deprecation warning is new"),
+    case(
+        "show-deprecated",
+        &["-C", "empty", "--show", "-v", "e1000e"],
+    )
+    .head("deprecation warning is new"),
+    case(
+        "resolve-alias-deprecated",
+        &["-C", "empty", "--resolve-alias", "e1000e"],
+    )
+    .head("deprecation warning is new"),
     case(
         "remove-dependencies-deprecated",
         &["-C", "empty", "--remove-dependencies", "-n", "e1000e"],
@@ -1018,4 +1027,64 @@ fn errors_match_kmod() {
 #[test]
 fn newest_kmod_behaviour() {
     run_cases(HEAD_ONLY);
+}
+
+/// kmod's modinfo creates its context with an empty configuration list, so modprobe.d aliases
+/// do not resolve for it (while index aliases do). modinfo has no -C: both run in a mount
+/// namespace with the alias fixture over /etc/modprobe.d.
+#[test]
+fn modinfo_ignores_configuration_aliases_as_kmod() {
+    let Some(tree) = tree_61() else { return };
+    if Command::new("unshare")
+        .args(["-m", "true"])
+        .status()
+        .map_or(true, |s| !s.success())
+    {
+        skip("unshare -m (root in a mount namespace)");
+        return;
+    }
+    let aliases = testdata().join("aliases");
+    let run = |bin: &Path, tool_args: &[&str], request: &str| -> Run {
+        let script = "mount --bind \"$1\" /etc/modprobe.d && shift && exec \"$@\"";
+        Command::new("unshare")
+            .args(["-m", "--", "sh", "-c", script, "sh"])
+            .arg(&aliases)
+            .arg(bin)
+            .args(tool_args)
+            .arg("-b")
+            .arg(&tree.kmod30_root)
+            .arg("-k")
+            .arg(KVER)
+            .arg(request)
+            .output()
+            .expect("unshare runs")
+            .into()
+    };
+    let kmod_modinfo = kmod_tool("modinfo").expect("kmod's modinfo");
+    for request in [
+        "my-nic",
+        "myfoo",
+        "two-mods",
+        "to-builtin",
+        "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00",
+    ] {
+        let theirs = run(&kmod_modinfo, &[], request);
+        let ours = run(&rkmod_bin(), &["modinfo"], request);
+        // The newest kmod prints a build-id line that kmod 30 does not.
+        let ours_out: Vec<u8> = ours
+            .stdout_str()
+            .lines()
+            .filter(|l| !l.starts_with("build-id:"))
+            .flat_map(|l| format!("{l}\n").into_bytes())
+            .collect();
+        assert_eq!(
+            (
+                String::from_utf8_lossy(&ours_out).into_owned(),
+                ours.stderr_str(),
+                ours.code
+            ),
+            (theirs.stdout_str(), theirs.stderr_str(), theirs.code),
+            "modinfo {request}"
+        );
+    }
 }
