@@ -130,14 +130,17 @@ pub trait Kernel {
     /// A module's state: `Ok(None)` when it is not loaded (no `/sys/module/NAME`).
     fn initstate(&self, name: &[u8]) -> Result<Option<InitState>, Errno>;
 
-    /// A module's use count (`/sys/module/NAME/refcnt`).
+    /// A module's use count (`/sys/module/NAME/refcnt`); `EINVAL` when the file does not hold
+    /// a number, the errno of the open otherwise (`ENOENT`: not loaded, or a kernel without
+    /// module unloading).
     fn refcnt(&self, name: &[u8]) -> Result<i64, Errno>;
 
     /// The modules that use this one (`/sys/module/NAME/holders/`), in directory order.
     fn holders(&self, name: &[u8]) -> Result<Vec<Vec<u8>>, Errno>;
 
     /// A module's size: `/sys/module/NAME/coresize`, or its `/proc/modules` size on kernels
-    /// without that file (`ENOENT` when the module is not loaded).
+    /// without that file. `ENOENT` when the module is not loaded; `EINVAL` when `coresize`
+    /// does not hold a number (kmod then shows 0).
     fn coresize(&self, name: &[u8]) -> Result<i64, Errno>;
 
     /// The compression the kernel decompresses itself (`/sys/module/compression`); `None`
