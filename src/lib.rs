@@ -16,6 +16,7 @@ pub mod links;
 pub mod logger;
 pub mod lsmod;
 pub mod modinfo;
+pub mod parallel;
 pub mod modprobe;
 pub mod report;
 pub mod rmmod;
@@ -25,7 +26,10 @@ use std::ffi::OsString;
 /// The tools this binary provides, by the name it can be called as.
 pub const TOOLS: &[(&str, &str)] = &[
     ("modinfo", "show information about a kernel module"),
-    ("modprobe", "add and remove modules, with their dependencies"),
+    (
+        "modprobe",
+        "add and remove modules, with their dependencies",
+    ),
     ("depmod", "generate modules.dep and the module indexes"),
     ("insmod", "insert a module file into the kernel"),
     ("rmmod", "remove a module from the kernel"),

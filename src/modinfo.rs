@@ -20,7 +20,6 @@ use kmodcore::lookup::{self, LookupConfig, NoConfig};
 use kmodcore::moddir::ModuleDir;
 use kmodcore::modname;
 use kmodcore::module::info::{read_module_info, InfoEntry};
-use rayon::prelude::*;
 
 use crate::report;
 
@@ -220,14 +219,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let config = NoConfig;
     let mut out = report::Output::new();
     let mut failed = false;
-    // Work in chunks so that output starts early and memory stays bounded.
-    let chunk = rayon::current_num_threads().max(1) * 16;
-    for targets in options.targets.chunks(chunk) {
-        let rendered: Vec<Rendered> = targets
-            .par_iter()
-            .map(|target| render_argument(&options, &dir, &config, target))
-            .collect();
-        for r in rendered {
+    // Every argument is worked on in parallel (decompression dominates); output stays in
+    // argument order.
+    crate::parallel::map_ordered(
+        &options.targets,
+        |target| render_argument(&options, &dir, &config, target),
+        |r| {
             out.write(&r.stdout);
             if !r.stderr.is_empty() {
                 out.flush();
@@ -236,8 +233,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
                 }
             }
             failed |= r.failed;
-        }
-    }
+            true
+        },
+    );
     out.flush();
     i32::from(failed)
 }

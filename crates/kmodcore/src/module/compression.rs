@@ -72,75 +72,95 @@ pub fn decompress(
     cap: u64,
     path: &Path,
 ) -> Result<Vec<u8>> {
-    let fail = |reason: String| Error::Decompress {
+    let input = crate::mmap::FileBytes::from_file(file, len).map_err(|e| Error::io(path, e))?;
+    decode(format, &input, cap).map_err(|reason| Error::Decompress {
         path: path.to_path_buf(),
         format: format.kernel_name(),
         reason,
-    };
-    // Most modules compress 3-5x; start there and let the vector grow if needed.
-    let hint = len.saturating_mul(4).min(cap).min(64 * 1024 * 1024);
-    let mut out = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-    let input = std::io::BufReader::with_capacity(64 * 1024, file);
-    let limit = cap.saturating_add(1);
-    let result = match format {
-        Compression::None => return Err(fail("not a compressed file".into())),
-        Compression::Xz => {
-            let stream =
-                xz2::stream::Stream::new_stream_decoder(u64::MAX, xz2::stream::CONCATENATED)
-                    .map_err(|e| fail(e.to_string()))?;
-            xz2::bufread::XzDecoder::new_stream(input, stream)
-                .take(limit)
-                .read_to_end(&mut out)
-        }
-        Compression::Zstd => {
-            let decoder =
-                zstd::stream::read::Decoder::with_buffer(input).map_err(|e| fail(e.to_string()))?;
-            decoder.take(limit).read_to_end(&mut out)
-        }
-        Compression::Gzip => flate2::bufread::MultiGzDecoder::new(input)
-            .take(limit)
-            .read_to_end(&mut out),
-    };
-    match result {
-        Ok(_) if out.len() as u64 > cap => {
-            Err(fail(format!("output exceeds the limit of {cap} bytes")))
-        }
-        Ok(_) => Ok(out),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(fail(
-            "unexpected end of compressed data (truncated file?)".into(),
-        )),
-        Err(e) => Err(fail(e.to_string())),
-    }
+    })
 }
 
-/// Decompresses an in-memory buffer, detecting its format; plain data is returned as it is.
-/// Used by tests and tools that already hold the bytes.
-pub fn decompress_bytes(data: &[u8], cap: u64) -> std::result::Result<Vec<u8>, String> {
-    let format = Compression::detect(data);
+/// Decodes `input` in `format`, failing once the output exceeds `cap` bytes.
+fn decode(format: Compression, input: &[u8], cap: u64) -> std::result::Result<Vec<u8>, String> {
     let limit = cap.saturating_add(1);
-    let mut out = Vec::new();
+    // Most modules compress 3-5x; start there and let the vector grow if needed.
+    let hint = u64::try_from(input.len())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(4)
+        .min(limit)
+        .min(64 * 1024 * 1024);
+    let mut out = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
     let result = match format {
-        Compression::None => return Ok(data.to_vec()),
-        Compression::Xz => {
-            let stream =
-                xz2::stream::Stream::new_stream_decoder(u64::MAX, xz2::stream::CONCATENATED)
-                    .map_err(|e| e.to_string())?;
-            xz2::bufread::XzDecoder::new_stream(data, stream)
-                .take(limit)
-                .read_to_end(&mut out)
-        }
-        Compression::Zstd => zstd::stream::read::Decoder::with_buffer(data)
+        Compression::None => return Err("not a compressed file".into()),
+        Compression::Xz => return decode_xz(input, out, cap),
+        Compression::Zstd => zstd::stream::read::Decoder::with_buffer(input)
             .map_err(|e| e.to_string())?
             .take(limit)
             .read_to_end(&mut out),
-        Compression::Gzip => flate2::bufread::MultiGzDecoder::new(data)
+        Compression::Gzip => flate2::bufread::MultiGzDecoder::new(input)
             .take(limit)
             .read_to_end(&mut out),
     };
     match result {
         Ok(_) if out.len() as u64 > cap => Err(format!("output exceeds the limit of {cap} bytes")),
         Ok(_) => Ok(out),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err("unexpected end of compressed data (truncated file?)".into())
+        }
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Decodes an xz file (all its streams) straight into `out`'s spare capacity, with no
+/// intermediate buffer.
+fn decode_xz(input: &[u8], mut out: Vec<u8>, cap: u64) -> std::result::Result<Vec<u8>, String> {
+    use xz2::stream::{Action, Status, Stream, CONCATENATED};
+    let mut stream =
+        Stream::new_stream_decoder(u64::MAX, CONCATENATED).map_err(|e| e.to_string())?;
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    loop {
+        let consumed = usize::try_from(stream.total_in()).unwrap_or(usize::MAX);
+        let rest = input.get(consumed..).unwrap_or_default();
+        if out.len() == out.capacity() {
+            if out.len() > cap {
+                return Err(format!("output exceeds the limit of {cap} bytes"));
+            }
+            let grow = out
+                .capacity()
+                .max(64 * 1024)
+                .min(cap.saturating_add(1) - out.len());
+            out.reserve_exact(grow.max(1));
+        }
+        let action = if rest.is_empty() {
+            Action::Finish
+        } else {
+            Action::Run
+        };
+        let before = (stream.total_in(), stream.total_out());
+        match stream.process_vec(rest, &mut out, action) {
+            Ok(Status::StreamEnd) => break,
+            // liblzma's "no progress possible" (LZMA_BUF_ERROR) arrives as an Ok status: with
+            // all input consumed and room to write, it means the file ended early.
+            Ok(_) => {
+                if (stream.total_in(), stream.total_out()) == before && rest.is_empty() {
+                    return Err("unexpected end of compressed data (truncated file?)".into());
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    if out.len() > cap {
+        return Err(format!("output exceeds the limit of {cap} bytes"));
+    }
+    Ok(out)
+}
+
+/// Decompresses an in-memory buffer, detecting its format; plain data is returned as it is.
+/// Used by tests, fuzzing and tools that already hold the bytes.
+pub fn decompress_bytes(data: &[u8], cap: u64) -> std::result::Result<Vec<u8>, String> {
+    match Compression::detect(data) {
+        Compression::None => Ok(data.to_vec()),
+        format => decode(format, data, cap),
     }
 }
 
