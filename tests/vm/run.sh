@@ -74,7 +74,10 @@ say "building the static rkmod ($(elapsed))"
 RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release --target x86_64-unknown-linux-gnu
 RKMOD=$TARGET/x86_64-unknown-linux-gnu/release/rkmod
 file "$RKMOD" | grep -q 'static' || { echo "vm: $RKMOD is not statically linked" >&2; exit 1; }
-say "static rkmod: $(stat -c %s "$RKMOD") bytes"
+size=$(stat -c %s "$RKMOD")
+say "static rkmod: $size bytes"
+# The initramfs budget (issue 5): at most 3 MiB, stripped (the release profile strips).
+[ "$size" -le $((3 * 1024 * 1024)) ] || { echo "vm: the static rkmod is $size bytes, over the 3 MiB goal" >&2; exit 1; }
 
 # --- test modules -----------------------------------------------------------------------------
 say "building the test modules ($(elapsed))"
