@@ -16,8 +16,8 @@ pub mod links;
 pub mod logger;
 pub mod lsmod;
 pub mod modinfo;
-pub mod parallel;
 pub mod modprobe;
+pub mod parallel;
 pub mod report;
 pub mod rmmod;
 

@@ -491,6 +491,121 @@ s_modprobe_parallel_slow() {
 	ok
 }
 
+# --- modprobe: more, against kmod in the same VM ---------------------------------------------
+
+# The loaded modules' names, sorted.
+modnames() { cut -d' ' -f1 /proc/modules | sort; }
+
+# Removes the modules named (in order) that are still loaded, with kmod's rmmod.
+cleanup() { for m in "$@"; do loaded "$m" && "$K/rmmod" "$m"; done; return 0; }
+
+SND_CHAIN="snd_dummy snd_pcm snd_timer snd soundcore"
+
+# A real Debian chain: the plan is kmod's, every module loads, and modprobe -r leaves exactly
+# what kmod's modprobe -r leaves (only dependencies unused at that moment go).
+modprobe_chain() {
+	for m in $SND_CHAIN; do loaded "$m" && bad "$m is loaded before the scenario"; done
+	run "$W/kn" "$K/modprobe" -n -v snd-dummy
+	run "$W/on" "$R/modprobe" -n -v snd-dummy
+	same "$W/on.out" "$W/kn.out"
+	[ "$(rc "$W/on")" = "$(rc "$W/kn")" ] || bad "dry run: exit codes differ"
+	run "$W/o" "$R/modprobe" snd-dummy
+	[ "$(rc "$W/o")" = 0 ] || bad "exit $(rc "$W/o"): $(cat "$W/o.err")"
+	[ -s "$W/o.err" ] && bad "unexpected stderr: $(cat "$W/o.err")"
+	for m in $SND_CHAIN; do live "$m" || bad "$m is not live"; done
+	run "$W/kr" "$K/modprobe" -r snd-dummy
+	modnames >"$W/after-kmod"
+	cleanup $SND_CHAIN
+	"$R/modprobe" snd-dummy || bad "second load failed"
+	run "$W/or" "$R/modprobe" -r snd-dummy
+	modnames >"$W/after-rkmod"
+	cleanup $SND_CHAIN
+	[ "$(rc "$W/or")" = "$(rc "$W/kr")" ] || bad "modprobe -r: exit codes rkmod $(rc "$W/or"), kmod $(rc "$W/kr")"
+	same "$W/or.err" "$W/kr.err"
+	same "$W/after-rkmod" "$W/after-kmod"
+	loaded snd_dummy && bad "snd_dummy is still loaded"
+	ok
+}
+
+s_modprobe_real_chain() {
+	need_modprobe
+	modprobe_chain
+}
+
+s_modprobe_xz_chain() {
+	[ "$(cat /sys/module/compression 2>/dev/null)" = xz ] || bad "this kernel does not decompress xz itself"
+	modprobe_chain
+}
+
+s_modprobe_in_use() {
+	need_modprobe
+	"$R/modprobe" rk_user || bad "modprobe rk_user failed"
+	run "$W/o" "$R/modprobe" -r rk_exporter
+	run "$W/k" "$K/modprobe" -r rk_exporter
+	[ "$(rc "$W/o")" = 1 ] && [ "$(rc "$W/k")" = 1 ] || bad "exit codes: rkmod $(rc "$W/o"), kmod $(rc "$W/k")"
+	same "$W/o.err" "$W/k.err"
+	first_line_is "$W/o.err" "modprobe: FATAL: Module rk_exporter is in use."
+	live rk_exporter || bad "rk_exporter was removed"
+	# --wait: retries until the deadline, then kmod's error.
+	run "$W/ow" "$R/modprobe" -r -w 300 rk_exporter
+	run "$W/kw" "$K/modprobe" -r -w 300 rk_exporter
+	[ "$(rc "$W/ow")" = 1 ] && [ "$(rc "$W/kw")" = 1 ] || bad "--wait: exit codes rkmod $(rc "$W/ow"), kmod $(rc "$W/kw")"
+	tool_lines "$W/kw.err" "$W/kw.lines"
+	same "$W/ow.err" "$W/kw.lines"
+	live rk_exporter || bad "rk_exporter was removed while in use"
+	ok
+}
+
+s_modprobe_remove_holders() {
+	need_modprobe
+	live rk_user || "$R/modprobe" rk_user || bad "modprobe rk_user failed"
+	run "$W/k" "$K/modprobe" -r --remove-holders rk_exporter
+	modnames >"$W/after-kmod"
+	cleanup rk_user rk_exporter
+	"$R/modprobe" rk_user || bad "modprobe rk_user failed"
+	run "$W/o" "$R/modprobe" -r --remove-holders rk_exporter
+	modnames >"$W/after-rkmod"
+	cleanup rk_user rk_exporter
+	[ "$(rc "$W/o")" = 0 ] || bad "exit $(rc "$W/o"): $(cat "$W/o.err")"
+	[ "$(rc "$W/k")" = 0 ] || bad "kmod: exit $(rc "$W/k"): $(cat "$W/k.err")"
+	same "$W/o.err" "$W/k.err"
+	same "$W/after-rkmod" "$W/after-kmod"
+	grep -q '^rk_user$' "$W/after-rkmod" && bad "the holder rk_user is still loaded"
+	grep -q '^rk_exporter$' "$W/after-rkmod" && bad "rk_exporter is still loaded"
+	ok
+}
+
+# The kernel's own request: `modprobe -q -- NAME` in a fixed environment. NAME is a name, never
+# a path (kmod 31 and later would open the file).
+s_modprobe_kernel_form() {
+	need_modprobe
+	cleanup rk_params
+	run "$W/p" env -i HOME=/ TERM=linux PATH=/sbin:/usr/sbin:/bin:/usr/bin "$R/modprobe" -q -- "$EXTRA/rk_params.ko"
+	[ "$(rc "$W/p")" = 1 ] || bad "a path was accepted: exit $(rc "$W/p")"
+	[ -s "$W/p.err" ] && bad "-q printed: $(cat "$W/p.err")"
+	loaded rk_params && bad "rk_params was loaded from a path"
+	run "$W/n" env -i HOME=/ TERM=linux PATH=/sbin:/usr/sbin:/bin:/usr/bin "$R/modprobe" -q -- rk-params-alias
+	[ "$(rc "$W/n")" = 0 ] || bad "by alias: exit $(rc "$W/n"): $(cat "$W/n.err")"
+	live rk_params || bad "rk_params is not live"
+	"$R/modprobe" -r rk_params || bad "modprobe -r rk_params failed"
+	ok
+}
+
+# An install command that runs modprobe for its own module: kmod recurses without end; rkmod
+# stops at its bound with a clear error.
+s_modprobe_install_loop() {
+	need_modprobe
+	cleanup rk_params
+	mkdir -p /etc/modprobe.d
+	echo "install rk_params $R/modprobe rk_params" >/etc/modprobe.d/rk-loop.conf
+	run "$W/o" "$R/modprobe" rk_params
+	rm -f /etc/modprobe.d/rk-loop.conf
+	[ "$(rc "$W/o")" = 1 ] || bad "exit $(rc "$W/o")"
+	grep -q "nest deeper than 32 levels" "$W/o.err" || bad "no clear error: $(head -c 500 "$W/o.err")"
+	loaded rk_params && bad "rk_params was loaded"
+	ok
+}
+
 if [ $# -eq 1 ]; then
 	"s_$1"
 	exit $?

@@ -332,3 +332,16 @@ fn regenerate_index_golden_files() {
     fs::write(out.join("showconfig.txt"), dump).unwrap();
     eprintln!("regenerated {}", out.display());
 }
+
+/// The fixture's module names are what depmod derives from the file names (dashes become
+/// underscores), so the golden files' expectations and the tree agree.
+#[test]
+fn fixture_names_match_file_names() {
+    for module in MODULES {
+        let stem = Path::new(module.path)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        assert_eq!(stem.replace('-', "_"), module.name, "{}", module.path);
+    }
+}
