@@ -184,7 +184,7 @@ pub fn compress(data: &[u8], format: Format) -> Vec<u8> {
             enc.finish().unwrap()
         }
         Format::Xz => {
-            let mut enc = xz2::write::XzEncoder::new(Vec::new(), 6);
+            let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 6);
             enc.write_all(data).unwrap();
             enc.finish().unwrap()
         }

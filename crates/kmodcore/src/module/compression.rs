@@ -3,7 +3,7 @@
 //! | format | magic                         | decoder                        |
 //! |--------|-------------------------------|--------------------------------|
 //! | zstd   | `28 B5 2F FD`                 | `zstd` (all frames)            |
-//! | xz     | `FD 37 7A 58 5A 00`           | `xz2` (liblzma, all streams)   |
+//! | xz     | `FD 37 7A 58 5A 00`           | `liblzma` (all streams)        |
 //! | gzip   | `1F 8B`                       | `flate2` (all members)         |
 //!
 //! Anything else is a plain file. The name of a file (`.ko.xz`) is never trusted.
@@ -114,7 +114,7 @@ fn decode(format: Compression, input: &[u8], cap: u64) -> std::result::Result<Ve
 /// Decodes an xz file (all its streams) straight into `out`'s spare capacity, with no
 /// intermediate buffer.
 fn decode_xz(input: &[u8], mut out: Vec<u8>, cap: u64) -> std::result::Result<Vec<u8>, String> {
-    use xz2::stream::{Action, Status, Stream, CONCATENATED};
+    use liblzma::stream::{Action, Status, Stream, CONCATENATED};
     let mut stream =
         Stream::new_stream_decoder(u64::MAX, CONCATENATED).map_err(|e| e.to_string())?;
     let cap = usize::try_from(cap).unwrap_or(usize::MAX);
@@ -170,7 +170,7 @@ mod tests {
     use std::io::Write;
 
     fn xz(data: &[u8]) -> Vec<u8> {
-        let mut enc = xz2::write::XzEncoder::new(Vec::new(), 1);
+        let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 1);
         enc.write_all(data).unwrap();
         enc.finish().unwrap()
     }
