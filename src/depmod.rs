@@ -27,13 +27,13 @@ const PATH_MAX: usize = 4096;
 
 /// Deliberate differences from kmod, for the man page.
 pub const DIFFERENCES: &[&str] = &[
-    "The eleven files are written to temporary files, synced, and renamed into place only when all of them are complete; a failure (a full disk, a read-only directory) leaves the previous files untouched and exits with status 1, and a run killed while renaming is completed by the next run. kmod renames each file as soon as it is written, without syncing, and can publish a truncated index when the disk is full.",
+    "The eleven files are published as one set: each is written to a temporary file and synced with fsync, and only when all of them are complete are they renamed into place, after a journal of the renames is synced to disk. A failure (a full disk, a read-only directory) leaves the previous files untouched and exits with status 1; the next run completes the renames of a run killed half-way through them (from the journal) and deletes the temporaries of a run killed earlier. Two rkmod depmod runs on one directory take turns (a lock on the directory). kmod renames each file as soon as it is written, never calls fsync, can publish a truncated index when the disk is full, and leaves its temporary files behind when killed.",
     "A module that cannot be read is reported once, as \"failed to load symbols from FILE: REASON\"; kmod may also print the decompressor's message once per attempt. A module with an out-of-range section header string index is reported the same way; kmod aborts on an assertion.",
     "A directory that contains itself through symbolic links is entered once and reported, and directories nested more than 64 levels deep are not entered; kmod recurses until it runs out of file descriptors.",
     "Where kmod's dependency cycle report would loop forever or abort (a cycle reachable from a module that is not on it), rkmod stops exploring from that module and says so.",
     "Messages about a directory entry that cannot be examined or opened name the directory by path rather than by file descriptor number.",
     ".ko.gz, .ko.xz and .ko.zst modules are always recognised; kmod recognises each only when built with its library.",
-    "-m is --moduledir (kmod 34 and later); kmod 30 accepted -m as an ignored --map option.",
+    "The options are kmod 34's: -m is --moduledir and -o is --outdir. kmod 30 to 33 accepted -m (--map), -q, -r and -u as ignored, deprecated options, which are now errors as with kmod 34; kmod 30 had no -o.",
 ];
 
 /// depmod's command-line definition.

@@ -24,7 +24,7 @@ const HEADER: &[u8] = b"Module                  Size  Used by\n";
 
 /// Deliberate differences from kmod, for the man page.
 pub const DIFFERENCES: &[&str] = &[
-    "A /proc/modules line whose first field could not be a module name (it contains '/', or is '.' or '..') is skipped; kmod would look it up in /sys.",
+    "A /proc/modules line whose first field could not be a module name (it contains '/', is '.' or '..', or is longer than 255 bytes) is skipped; kmod would look it up in /sys.",
     "--version prints \"kmod version 34 (rkmod VERSION)\" so that scripts reading kmod's version keep working.",
 ];
 

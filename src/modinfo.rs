@@ -30,7 +30,8 @@ pub const DIFFERENCES: &[&str] = &[
     "A module that cannot be read is reported as \"could not get modinfo from 'NAME': REASON\", where REASON names the file and says what is wrong with it (kmod prints only an errno text such as \"Invalid argument\").",
     "An ELF file with an out-of-range section header string index is reported as an invalid module; kmod aborts on an assertion.",
     ".ko.gz files are always recognised; kmod recognises them only when built with zlib.",
-    "A field name longer than 15 bytes is printed without padding, as kmod 31 and later do (kmod 30 padded it with a negative printf width).",
+    "A field name longer than 15 bytes is printed without padding, as kmod 34 and later do (kmod 30 to 33 pad it with a negative printf width, which adds spaces).",
+    "A module with a GNU build-id note gets a \"build-id:\" line after its .modinfo fields, as kmod's development branch prints it; released kmod (up to 34.2) has no such line.",
     "--version prints \"kmod version 34 (rkmod VERSION)\" so that scripts reading kmod's version keep working.",
 ];
 

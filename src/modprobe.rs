@@ -52,16 +52,16 @@ const LOG_DAEMON: u8 = 3 << 3;
 
 /// Deliberate differences from kmod, for the man page.
 pub const DIFFERENCES: &[&str] = &[
-    "`modprobe -c` prints a softdep with both lists as \"softdep m pre: a post: b\"; kmod forgets the space before \"post:\".",
+    "`modprobe -c` prints a softdep with both lists as \"softdep X pre: A post: B\", with a space before \"post:\"; kmod (30 to 34) omits it and prints \"softdep X pre: Apost: B\", which does not read back as the same softdep.",
     "Install and remove commands get the options in the environment variable CMDLINE_OPTS, and each $CMDLINE_OPTS in the command is turned into a reference to it, so option text can never run as shell code. kmod pastes the text into the command. The visible difference: a quoted value (opt=\"a b\") reaches the command as two words.",
-    "Install and remove commands may nest (a command running modprobe, which runs a command) at most 32 deep (counted in RKMOD_MODPROBE_DEPTH); kmod recurses without end when a command runs modprobe for its own module.",
+    "Install and remove commands may nest (a command running modprobe, which runs a command) at most 32 deep, counted in the environment variable RKMOD_MODPROBE_DEPTH; the next level fails with \"install and remove commands nest deeper than 32 levels\". kmod recurses without end when a command runs modprobe for its own module.",
     "MODPROBE_OPTIONS handed to install and remove commands carries the received value plus this run's own -C, -q, -v and -s options once; kmod appends every option again at each level, so the variable doubles with each nested modprobe.",
     "The kernel's own call, `modprobe -q -- NAME`, never treats NAME as a file, even when it starts with / or ./ (kmod 31 and later do).",
     "When modules.dep.bin is missing, a request that is not found gets a hint to run depmod; a corrupt index is an error naming the file (kmod treats it as missing).",
     "An install or remove command killed by a signal is a failure; kmod counts it as success.",
     "`modprobe -r -w MSEC` of a module still in use when the time runs out prints \"could not remove 'm': Resource temporarily unavailable\" and exits 1; kmod (30 to 34) exits 0 silently with the module still loaded.",
     "`modprobe -r --remove-holders m`, when removing a holder already took m out as an unused dependency, exits 0; kmod then tries to remove m again and fails with \"could not remove 'm': No such file or directory\", exit 1, although the module is gone.",
-    "A failed load is explained after kmod's message (for example, which parameter the module does not know).",
+    "A failed load is explained in parentheses after kmod's message: for example, that the module was built for another kernel, that module loading is disabled, or that its signature was rejected.",
     "--version prints \"kmod version 34 (rkmod VERSION)\".",
 ];
 

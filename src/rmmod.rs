@@ -26,7 +26,7 @@ const TOOL: &str = "rmmod";
 pub const DIFFERENCES: &[&str] = &[
     "A builtin module that has parameters (so a /sys/module directory, but no use count and no holders) is reported as builtin even when modules.builtin is missing; kmod reports \"Module unloading is not supported\".",
     "When the kernel refuses an unload, the error line ends with what the refusal most likely means, in parentheses (in use, still initialising, unloading disabled by /proc/sys/kernel/modules_disabled).",
-    "A name that could not be a module name (containing '/') is reported as not loaded without being looked up in /sys.",
+    "A name that could not be a module name (empty, longer than 255 bytes, or containing '/') is reported as not loaded without being looked up in /sys.",
     "--version prints \"kmod version 34 (rkmod VERSION)\" so that scripts reading kmod's version keep working.",
 ];
 
