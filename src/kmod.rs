@@ -49,6 +49,8 @@ pub fn command() -> Command {
         .about("Manage kernel modules: list, load, unload, etc")
         .override_usage("kmod [options] command [command_options]")
         .disable_version_flag(true)
+        // `help` is one of kmod's commands, below.
+        .disable_help_subcommand(true)
         .arg(
             Arg::new("version")
                 .short('V')

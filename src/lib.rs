@@ -43,6 +43,7 @@ pub fn commands() -> Vec<clap::Command> {
     vec![
         modinfo::command(),
         modprobe::command(),
+        depmod::command(),
         insmod::command(),
         rmmod::command(),
         lsmod::command(),
@@ -50,15 +51,68 @@ pub fn commands() -> Vec<clap::Command> {
     ]
 }
 
+/// The multicall front's command-line definition, for its man page and completions: the
+/// binary itself dispatches by hand (`src/bin/rkmod.rs`), on the name it was called by or on
+/// its first argument, and accepts exactly what this describes.
+pub fn multicall_command() -> clap::Command {
+    use clap::{Arg, ArgAction};
+    let mut command = clap::Command::new("rkmod")
+        .about("the Linux kernel module tools in one binary")
+        .override_usage(
+            "rkmod TOOL [ARGS...]\n       TOOL [ARGS...]\n       rkmod --install-links [--force] DIR",
+        )
+        .disable_version_flag(true)
+        .disable_help_subcommand(true)
+        .arg(
+            Arg::new("install-links")
+                .long("install-links")
+                .value_name("DIR")
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+                .value_hint(clap::ValueHint::DirPath)
+                .action(ArgAction::Set)
+                .help("Make DIR/TOOL a symbolic link to this binary for every tool, creating DIR if needed"),
+        )
+        .arg(
+            Arg::new("force")
+                .short('f')
+                .long("force")
+                .requires("install-links")
+                .action(ArgAction::SetTrue)
+                .help("With --install-links, replace files that are in the way"),
+        )
+        .arg(
+            Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(ArgAction::SetTrue)
+                .help("Print the version"),
+        )
+        .subcommand(clap::Command::new("help").about("Print the list of tools"));
+    for tool in commands() {
+        command = command.subcommand(tool);
+    }
+    command
+}
+
+/// Where the multicall front itself differs from kmod's own multicall binary, for its man
+/// page.
+pub const MULTICALL_DIFFERENCES: &[&str] = &[
+    "kmod is one binary too, but called as `kmod` it runs only its own commands (`list`, `static-nodes`, `help`); the other tools exist only as links. `rkmod TOOL ARGS` runs any tool without a link.",
+    "`rkmod --install-links DIR` lays the links down itself; kmod leaves that to the build system.",
+    "Called by a name that is not a tool's, rkmod acts as `rkmod` and takes the tool from its first argument; kmod exits with status 1 without a message.",
+];
+
 /// Where a tool deliberately behaves differently from kmod, and why: printed in its man page.
 pub fn differences(tool: &str) -> Option<&'static [&'static str]> {
     match tool {
         "modinfo" => Some(modinfo::DIFFERENCES),
         "modprobe" => Some(modprobe::DIFFERENCES),
+        "depmod" => Some(depmod::DIFFERENCES),
         "insmod" => Some(insmod::DIFFERENCES),
         "rmmod" => Some(rmmod::DIFFERENCES),
         "lsmod" => Some(lsmod::DIFFERENCES),
         "kmod" => Some(kmod::DIFFERENCES),
+        "rkmod" => Some(MULTICALL_DIFFERENCES),
         _ => None,
     }
 }

@@ -8,6 +8,7 @@ mod cli;
 mod depmod_cli;
 mod depmod_crash;
 mod depmod_fixtures;
+mod docs;
 mod kernel_tools;
 mod modinfo_fixtures;
 mod modprobe_fixtures;

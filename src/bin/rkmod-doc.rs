@@ -1,62 +1,76 @@
-//! Writes the generated documentation: a man page per tool (from its clap definition) and
-//! bash, zsh and fish completions. Hand-written pages (modprobe.d.5, depmod.d.5) are left
-//! alone.
+//! Writes the generated documentation (see `src/doc.rs`): a man page for every tool and for
+//! `rkmod` itself into `man/`, and bash, zsh and fish completions into `completions/`.
 //!
-//!     cargo run --features doc --bin rkmod-doc -- OUTDIR
+//!     cargo run --features doc --bin rkmod-doc [-- OUTDIR]
 //!
-//! `scripts/check` runs it into a temporary directory and fails when `man/` differs.
+//! OUTDIR defaults to the source tree. Generated files that are no longer generated (a tool
+//! that went away) are removed; the hand-written pages (`man/modprobe.d.5`, `man/depmod.d.5`)
+//! are left alone. The test `docs::generated_files_are_fresh` fails when the committed files
+//! differ from what this writes.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
+
+#[path = "../doc.rs"]
+mod doc;
 
 fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
     std::fs::write(path, bytes)
 }
 
-fn main() -> anyhow::Result<()> {
-    let out: PathBuf = std::env::args_os()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("man"));
-    for command in rkmod::commands() {
-        let name = command.get_name().to_string();
-        let command = command.version(env!("CARGO_PKG_VERSION"));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(command.clone())
-            .section("8")
-            .source(format!("rkmod {}", env!("CARGO_PKG_VERSION")))
-            .manual("rkmod")
-            .render(&mut page)?;
-        if let Some(notes) = rkmod::differences(&name) {
-            page.extend_from_slice(b".SH \"DIFFERENCES FROM KMOD\"\n");
-            for note in notes {
-                page.extend_from_slice(b".IP \\(bu 2\n");
-                page.extend_from_slice(note.replace('\\', "\\\\").replace('-', "\\-").as_bytes());
-                page.push(b'\n');
-            }
-        }
-        write(&out.join(format!("{name}.8")), &page)?;
-        for (shell, file) in [
-            (
-                clap_complete::Shell::Bash,
-                format!("completions/bash/{name}"),
-            ),
-            (
-                clap_complete::Shell::Zsh,
-                format!("completions/zsh/_{name}"),
-            ),
-            (
-                clap_complete::Shell::Fish,
-                format!("completions/fish/{name}.fish"),
-            ),
-        ] {
-            let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut command.clone(), &name, &mut buf);
-            write(&out.join(file), &buf)?;
+/// Every file under `dir`, recursively, as paths relative to `root`.
+fn files_under(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(root.join(dir)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let relative = dir.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            files_under(root, &relative, out)?;
+        } else {
+            out.push(relative);
         }
     }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let arg = std::env::args_os().nth(1);
+    if arg.as_ref().is_some_and(|a| a == "-h" || a == "--help") {
+        println!(
+            "usage: {} [-- OUTDIR]\n\nWrites man/ and completions/ into OUTDIR (default: the source tree).",
+            doc::REGENERATE
+        );
+        return Ok(());
+    }
+    let out: PathBuf = arg
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let generated = doc::generate()?;
+    for file in &generated {
+        write(&out.join(&file.path), &file.bytes)?;
+    }
+    let mut existing = Vec::new();
+    for dir in doc::GENERATED_DIRS {
+        files_under(&out, Path::new(dir), &mut existing)?;
+    }
+    for path in existing {
+        let keep = generated.iter().any(|g| g.path == path)
+            || doc::HAND_WRITTEN.iter().any(|h| Path::new(h) == path);
+        if !keep {
+            std::fs::remove_file(out.join(&path))?;
+            eprintln!("rkmod-doc: removed {}", path.display());
+        }
+    }
+    eprintln!("rkmod-doc: {} files in {}", generated.len(), out.display());
     Ok(())
 }

@@ -1,0 +1,7 @@
+complete -c insmod -s f -l force -d 'DANGEROUS: forces a module load, may cause data corruption and crash your machine. Implies --force-modversion and --force-vermagic'
+complete -c insmod -l force-modversion -d 'Ignore module\'s version'
+complete -c insmod -l force-vermagic -d 'Ignore module\'s version magic'
+complete -c insmod -s s -l syslog -d 'print to syslog, not stderr'
+complete -c insmod -s v -l verbose -d 'enables more messages'
+complete -c insmod -s V -l version -d 'show version'
+complete -c insmod -s h -l help -d 'Print help'

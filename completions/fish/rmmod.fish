@@ -1,0 +1,5 @@
+complete -c rmmod -s f -l force -d 'DANGEROUS: forces a module unload and may crash your machine'
+complete -c rmmod -s s -l syslog -d 'print to syslog, not stderr'
+complete -c rmmod -s v -l verbose -d 'enables more messages'
+complete -c rmmod -s V -l version -d 'show version'
+complete -c rmmod -s h -l help -d 'Print help'
