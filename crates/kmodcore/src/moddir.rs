@@ -122,7 +122,9 @@ impl ModuleDir {
 
     /// The index of `kind`, or `None` when its file does not exist or cannot be opened.
     ///
-    /// A file that exists but is corrupt gives an error.
+    /// An empty file is absent too: depmod (kmod's and ours) writes a 0-byte
+    /// modules.builtin.bin and modules.builtin.alias.bin when modules.builtin is missing, and
+    /// kmod reads them as no index. A file that has bytes but is corrupt gives an error.
     pub fn index(&self, kind: IndexKind) -> Result<Option<&Index<FileBytes>>> {
         let slot = self
             .indexes
@@ -133,9 +135,13 @@ impl ModuleDir {
         if let Some(index) = slot.get() {
             return Ok(index.as_ref());
         }
-        let opened = match Index::open(&self.index_path(kind)) {
+        let path = self.index_path(kind);
+        let opened = match Index::open(&path) {
             Ok(index) => Some(index),
             Err(Error::Io { .. }) | Err(Error::NotRegularFile { .. }) => None,
+            Err(Error::Index { .. }) if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) => {
+                None
+            }
             Err(other) => return Err(other),
         };
         Ok(slot.get_or_init(|| opened).as_ref())
@@ -234,5 +240,29 @@ mod tests {
         );
         assert_eq!(DepEntry::parse(b"kernel/a.ko:").unwrap().deps.len(), 0);
         assert!(DepEntry::parse(b"no colon").is_none());
+    }
+
+    /// Regression: depmod writes a 0-byte modules.builtin.bin when modules.builtin is
+    /// missing, and every modprobe that consulted it failed with "corrupt index: truncated at
+    /// offset 0". An empty index is no index; one byte of garbage is still corrupt.
+    #[test]
+    fn empty_index_file_is_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("modules.builtin.bin"), b"").unwrap();
+        std::fs::write(dir.path().join("modules.builtin.alias.bin"), b"").unwrap();
+        let moddir = ModuleDir::new(dir.path());
+        assert!(!moddir.is_builtin(b"anything").unwrap());
+        assert_eq!(
+            moddir
+                .wildcard_lookup(IndexKind::BuiltinAlias, b"anything")
+                .unwrap(),
+            None
+        );
+        std::fs::write(dir.path().join("modules.builtin.bin"), b"x").unwrap();
+        let moddir = ModuleDir::new(dir.path());
+        assert!(matches!(
+            moddir.is_builtin(b"anything"),
+            Err(Error::Index { .. })
+        ));
     }
 }
