@@ -20,6 +20,13 @@ if ! command -v cargo-fuzz >/dev/null; then
 fi
 
 seed() {
+  # `find | head` ends find with SIGPIPE; that is expected here, not a failure.
+  set +o pipefail
+  seed_target "$@"
+  set -o pipefail
+}
+
+seed_target() {
   local t=$1 dir=fuzz/corpus/$1
   mkdir -p "$dir"
   [ -n "$(ls -A "$dir" 2>/dev/null)" ] && return 0
