@@ -13,8 +13,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file could not be opened, read or written.
-    #[error("{path}: {source}")]
+    /// A file could not be opened, read or written. Shown in the C library's words
+    /// (`No such file or directory`), without Rust's `(os error 2)`.
+    #[error("{path}: {}", io_text(.source))]
     Io {
         /// The file concerned.
         path: PathBuf,
@@ -27,6 +28,9 @@ pub enum Error {
     NotRegularFile {
         /// The path concerned.
         path: PathBuf,
+        /// Whether it is a directory (`EISDIR`, as reading one fails in kmod); a FIFO or a
+        /// device is `EINVAL`, the kernel's answer when given one to load.
+        directory: bool,
     },
     /// A compressed module could not be decompressed.
     #[error("{path}: {format} decompression failed: {reason}")]
@@ -82,12 +86,24 @@ impl Error {
     pub fn errno(&self) -> i32 {
         match self {
             Error::Io { source, .. } => source.raw_os_error().unwrap_or(libc_eio()),
-            Error::NotRegularFile { .. } => 21, // EISDIR-like: kmod reports such paths as not modules
+            Error::NotRegularFile {
+                directory: true, ..
+            } => 21, // EISDIR
+            Error::NotRegularFile { .. } => 22, // EINVAL
             Error::Decompress { .. } | Error::BadModule { .. } => 8, // ENOEXEC
             Error::Index { .. } => 22,          // EINVAL
             Error::NotFound { .. } => 2,        // ENOENT
             Error::NoModinfo { .. } => 61,      // ENODATA
         }
+    }
+}
+
+/// An I/O error's text as kmod shows one: `strerror` for an OS error, the error's own words
+/// otherwise.
+fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(errno) => strerror(errno),
+        None => e.to_string(),
     }
 }
 
@@ -103,5 +119,35 @@ pub fn strerror(errno: i32) -> String {
     match text.rfind(" (os error ") {
         Some(at) => text.get(..at).unwrap_or(&text).to_string(),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a missing file showed as "No such file or directory (os error 2)", Rust's
+    /// wording, in modprobe's explanation of a failed load.
+    #[test]
+    fn io_errors_read_like_strerror() {
+        let e = Error::io("/x.ko", std::io::Error::from_raw_os_error(2));
+        assert_eq!(e.to_string(), "/x.ko: No such file or directory");
+        let e = Error::io("/x.ko", std::io::Error::other("custom"));
+        assert_eq!(e.to_string(), "/x.ko: custom");
+    }
+
+    /// Regression: a FIFO or device given as a module was "Is a directory"; the kernel's (and
+    /// so kmod's insmod's) answer for one is EINVAL.
+    #[test]
+    fn not_regular_file_errno_depends_on_the_kind() {
+        let dir = Error::NotRegularFile {
+            path: "/d".into(),
+            directory: true,
+        };
+        let fifo = Error::NotRegularFile {
+            path: "/f".into(),
+            directory: false,
+        };
+        assert_eq!((dir.errno(), fifo.errno()), (21, 22));
     }
 }

@@ -39,12 +39,10 @@ impl Index<FileBytes> {
     /// An I/O failure (a missing file included) is [`Error::Io`]; a path that is not a regular
     /// file is [`Error::NotRegularFile`]; a bad header is [`Error::Index`].
     pub fn open(path: &Path) -> Result<Index<FileBytes>> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-        if !meta.is_file() {
-            return Err(Error::NotRegularFile { path: path.into() });
-        }
-        let bytes = FileBytes::from_file(&file, meta.len()).map_err(|e| Error::io(path, e))?;
+        // Opened without blocking and checked to be a regular file: a FIFO in its place must
+        // not hang the reader.
+        let (file, len) = crate::module::open_regular_file(path)?;
+        let bytes = FileBytes::from_file(&file, len).map_err(|e| Error::io(path, e))?;
         Index::from_bytes(bytes).map_err(|source| Error::Index {
             path: path.into(),
             source,

@@ -736,6 +736,16 @@ fn errors_wrap_with_the_path() {
         Index::open(dir.path()),
         Err(crate::Error::NotRegularFile { .. })
     ));
+    // Regression: a FIFO in an index's place hung the blocking open until a writer came.
+    let fifo = dir.path().join("fifo.bin");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    assert!(matches!(
+        Index::open(&fifo),
+        Err(crate::Error::NotRegularFile {
+            directory: false,
+            ..
+        })
+    ));
     std::fs::write(&path, golden("head/modules.dep.bin")).unwrap();
     let index = Index::open(&path).unwrap();
     assert_eq!(index.get_first(b"gamma").unwrap().unwrap().priority, 2);

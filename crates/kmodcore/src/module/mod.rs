@@ -63,6 +63,7 @@ pub fn open_regular_file(path: &Path) -> Result<(File, u64)> {
     if !ft.is_file() || ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
         return Err(Error::NotRegularFile {
             path: path.to_path_buf(),
+            directory: ft.is_dir(),
         });
     }
     Ok((file, meta.len()))
