@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod clients;
 mod depmod_cli;
 mod depmod_crash;
 mod depmod_fixtures;
