@@ -374,10 +374,17 @@ fn read_devname(path: &Path) -> std::io::Result<Vec<u8>> {
 
 fn create_parents(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
+    match std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
         .create(dir)
+    {
+        // std reports a non-directory in the way as EEXIST; kmod, as "Not a directory".
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(
+            std::io::Error::from_raw_os_error(nix::errno::Errno::ENOTDIR as i32),
+        ),
+        other => other,
+    }
 }
 
 fn os_error_text(e: &std::io::Error) -> String {
