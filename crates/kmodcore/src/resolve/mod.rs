@@ -634,7 +634,8 @@ pub fn load_config(
     };
     sources = sources.with_module_dir(module_dir);
     let cmdline = std::fs::File::open(sysroot.join("proc/cmdline")).and_then(|file| {
-        let mut out = Vec::new();
+        // /proc files report no size; one page holds any real command line in one read.
+        let mut out = Vec::with_capacity(4096);
         file.take(KERNEL_CMDLINE_MAX).read_to_end(&mut out)?;
         Ok(out)
     });
