@@ -1027,7 +1027,8 @@ fn modules_install_depmod_with_a_real_system_map_matches_kmod() {
 /// DKMS's call after installing modules into updates/dkms/: `depmod -a VERSION`, then as DKMS
 /// runs it when /boot has the map, `depmod -a VERSION -F /boot/System.map-VERSION` (options
 /// after the version). Our modules: one that uses an in-tree module's symbol and exports one,
-/// one that uses that, an xz-compressed one, and a replacement for the in-tree dummy.ko.
+/// one that uses that, an xz-compressed one, a replacement for the in-tree dummy.ko and a
+/// truncated one; and a second copy of the in-tree mii.ko, compressed, in extra/.
 #[test]
 fn dkms_depmod_matches_kmod() {
     let Some(tree) = tree_61() else { return };
@@ -1074,6 +1075,20 @@ fn dkms_depmod_matches_kmod() {
         for (name, bytes) in &files {
             std::fs::write(dkms.join(name), bytes).unwrap();
         }
+        // A build that went wrong (a truncated module), and a second mii, compressed, in extra/.
+        let e1000e = std::fs::read(
+            tree.moddir
+                .join("kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko"),
+        )
+        .unwrap();
+        std::fs::write(dkms.join("broken.ko"), &e1000e[..30_000]).unwrap();
+        let mii = std::fs::read(tree.moddir.join("kernel/drivers/net/mii.ko")).unwrap();
+        std::fs::create_dir_all(moddir.join("extra")).unwrap();
+        std::fs::write(
+            moddir.join("extra/mii.ko.xz"),
+            testkit::compress(&mii, testkit::Format::Xz),
+        )
+        .unwrap();
         dirs.push((tools, moddir));
     }
     for call in calls {
@@ -1087,13 +1102,23 @@ fn dkms_depmod_matches_kmod() {
         let what = call.join(" ");
         assert_same(&runs[0], &runs[1], &what);
         assert_eq!(runs[1].code, 0, "{what}: {}", runs[1].stderr_str());
+        assert!(
+            runs[1]
+                .stderr_str()
+                .contains("failed to load symbols from /lib/modules/"),
+            "{what}: {}",
+            runs[1].stderr_str()
+        );
         compare_indexes(&dirs[0].1, &dirs[1].1, &what);
         let dep = std::fs::read_to_string(dirs[1].1.join("modules.dep")).unwrap();
+        let line = dep
+            .lines()
+            .find(|l| l.starts_with("updates/dkms/rkdkms_user.ko:"))
+            .unwrap_or_default();
         assert!(
-            dep.contains(
-                "updates/dkms/rkdkms_user.ko: updates/dkms/rkdkms.ko kernel/drivers/net/mii.ko\n"
-            ),
-            "{what}: kmod did not link our modules as expected"
+            line.starts_with("updates/dkms/rkdkms_user.ko: updates/dkms/rkdkms.ko ")
+                && line.contains("mii.ko"),
+            "{what}: kmod did not link our modules as expected: {line:?}"
         );
     }
 }
@@ -1104,7 +1129,8 @@ fn dkms_depmod_matches_kmod() {
 /// The kernel's call for each name, in a namespace showing kmod 30's 6.1 indexes as
 /// /lib/modules/$(uname -r), an empty kernel command line, a fake /sys/module (e1000e is
 /// live) and a modprobe.d of ours; MODPROBE_OPTIONS=-n keeps it a dry run without touching
-/// the command line.
+/// the command line. The names that insert nothing also run exactly as the kernel runs them,
+/// compared with kmod 30 in full.
 ///
 /// kmod 30's dry run prints nothing without -v; kmod 31 and later print the actions, and
 /// rkmod follows them. So stdout is compared with the kmod head build when it is in the cache
@@ -1152,36 +1178,62 @@ fn kernel_request_module_matches_kmod() {
         "./lib/modules/@KVER@/kernel/drivers/net/dummy.ko",
         "/nonexistent/dummy.ko",
     ];
+    // Names that need no module inserted (live, builtin, not found, an install command of
+    // /bin/true): these also run as the kernel runs them, without MODPROBE_OPTIONS.
+    let no_insert = [
+        "e1000e",
+        "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00",
+        "crypto-sha256",
+        "unix",
+        "rk-install-only",
+        "netdev-/usbserial",
+        "no-such-module",
+        "",
+        "/lib/modules/@KVER@/kernel/drivers/net/dummy.ko",
+        "./lib/modules/@KVER@/kernel/drivers/net/dummy.ko",
+        "/nonexistent/dummy.ko",
+    ];
+    let request = |tools: &Tools, name: &str, dry_run: bool| -> Run {
+        let mut setup = module_dir(&tree.kmod30_moddir(), "$(uname -r)");
+        setup.push_str(&bind(&fake.join("cmdline"), "/proc/cmdline"));
+        setup.push_str(&bind(&fake.join("sys-module"), "/sys/module"));
+        setup.push_str(&bind(&fake.join("modprobe.d"), "/etc/modprobe.d"));
+        setup.push_str(&tools.setup());
+        setup.push_str("name=$(printf '%s' \"$1\" | sed \"s/@KVER@/$(uname -r)/\")\nshift\n");
+        setup.push_str("set -- \"$@\" \"$name\"\n");
+        let mut argv = os(&[
+            name,
+            "env",
+            "-i",
+            "HOME=/",
+            "TERM=linux",
+            "PATH=/sbin:/usr/sbin:/bin:/usr/bin",
+        ]);
+        if dry_run {
+            argv.push("MODPROBE_OPTIONS=-n".into());
+        }
+        argv.extend(os(&["/sbin/modprobe", "-q", "--"]));
+        in_namespace(&setup, Path::new("/"), &[], &argv)
+    };
     let head = kmod_head();
     let mut failures = Vec::new();
     let mut variants = vec![Tools::Rkmod, Tools::Kmod];
     if let Some(head) = &head {
         variants.push(Tools::Other(head.clone()));
     }
-    for name in names {
-        let mut runs = Vec::new();
-        for tools in &variants {
-            let mut setup = module_dir(&tree.kmod30_moddir(), "$(uname -r)");
-            setup.push_str(&bind(&fake.join("cmdline"), "/proc/cmdline"));
-            setup.push_str(&bind(&fake.join("sys-module"), "/sys/module"));
-            setup.push_str(&bind(&fake.join("modprobe.d"), "/etc/modprobe.d"));
-            setup.push_str(&tools.setup());
-            setup.push_str("name=$(printf '%s' \"$1\" | sed \"s/@KVER@/$(uname -r)/\")\nshift\n");
-            setup.push_str("set -- \"$@\" \"$name\"\n");
-            let argv = os(&[
-                name,
-                "env",
-                "-i",
-                "HOME=/",
-                "TERM=linux",
-                "PATH=/sbin:/usr/sbin:/bin:/usr/bin",
-                "MODPROBE_OPTIONS=-n",
-                "/sbin/modprobe",
-                "-q",
-                "--",
-            ]);
-            runs.push(in_namespace(&setup, Path::new("/"), &[], &argv));
+    for name in no_insert {
+        let (ours, v30) = (
+            request(&Tools::Rkmod, name, false),
+            request(&Tools::Kmod, name, false),
+        );
+        if ours != v30 {
+            failures.push(format!(
+                "{name:?} (no dry run): rkmod {ours:?}, kmod 30 {v30:?}"
+            ));
         }
+    }
+    for name in names {
+        let runs: Vec<Run> = variants.iter().map(|t| request(t, name, true)).collect();
         let (ours, v30) = (&runs[0], &runs[1]);
         if name.starts_with('/') || name.starts_with("./") {
             // Deliberate (see src/modprobe.rs): from the kernel's call, a path is a name, as
