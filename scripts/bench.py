@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: rkmod against kmod, in one run, printing wall-time ratios.
 
-    scripts/bench.py [--rounds N] [GROUP...]     groups: modinfo, depmod, modprobe (default: all)
+    scripts/bench.py [--rounds N] [--static] [GROUP...]   groups: modinfo, depmod, modprobe (default: all)
 
 Runs each case alternately with kmod and rkmod (release build of this tree) so that both see
 the same machine state, and reports the median wall time of each and the ratio rkmod/kmod.
+With --static, the fully static build (the initramfs form, README) runs in the same rounds as a
+third column: it starts faster, since it needs no dynamic loader.
 The real trees come from scripts/real-trees.sh (run first). kmod is whatever `modinfo`,
 `depmod` and `modprobe` are on PATH in /usr/sbin (Debian's kmod 30), or the directory given by
 KMOD_BIN_DIR.
@@ -21,7 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("RKMOD_CACHE", Path.home() / ".cache/rkmod"))
 KMOD_BIN_DIR = Path(os.environ.get("KMOD_BIN_DIR", "/usr/sbin"))
-RKMOD = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release/rkmod"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+RKMOD = TARGET / "release/rkmod"
+STATIC_TRIPLE = "x86_64-unknown-linux-gnu"
+RKMOD_STATIC = TARGET / STATIC_TRIPLE / "release/rkmod"
+# The rkmod binaries measured: the release build, and with --static the static one too.
+VARIANTS = [RKMOD]
 
 TREES = {
     "6.1": ("tree-6.1.0", "kmod30-6.1", "6.1.0-47-amd64"),
@@ -38,8 +45,8 @@ def kmod(tool):
     return PREFIX + [str(KMOD_BIN_DIR / tool)]
 
 
-def rkmod(tool):
-    return PREFIX + [str(RKMOD), tool]
+def rkmod(tool, binary=RKMOD):
+    return PREFIX + [str(binary), tool]
 
 
 def timed(cmd, expect_ok=True):
@@ -51,19 +58,31 @@ def timed(cmd, expect_ok=True):
     return elapsed
 
 
-def compare(label, tool, args, rounds, repeat=1, goal=None):
-    """Times `tool args` `repeat` times per round, alternating kmod and rkmod."""
-    ours, theirs = [], []
-    for _ in range(rounds):
-        theirs.append(sum(timed(kmod(tool) + args) for _ in range(repeat)) / repeat)
-        ours.append(sum(timed(rkmod(tool) + args) for _ in range(repeat)) / repeat)
-    k, r = statistics.median(theirs), statistics.median(ours)
-    ratio = r / k
+def row(label, theirs, ours_by_variant, goal=None):
+    """Prints one table row: kmod's median, then each rkmod variant's median and ratio."""
+    k = statistics.median(theirs)
+    cells, ratios = [], []
+    for ours in ours_by_variant:
+        r = statistics.median(ours)
+        ratios.append(r / k)
+        cells.append(f" {r * 1000:9.2f} ms | {r / k:5.2f} |")
     verdict = ""
     if goal is not None:
-        verdict = "  goal <= %.2f: %s" % (goal, "MET" if ratio <= goal else "NOT MET")
-    print(f"| {label:<48} | {k * 1000:9.2f} ms | {r * 1000:9.2f} ms | {ratio:5.2f} |{verdict}")
-    return ratio
+        verdict = "  goal <= %.2f: %s" % (goal, "MET" if ratios[0] <= goal else "NOT MET")
+        if len(ratios) > 1:
+            verdict += " (static: %s)" % ("MET" if ratios[1] <= goal else "NOT MET")
+    print(f"| {label:<50} | {k * 1000:9.2f} ms |" + "".join(cells) + verdict)
+    return ratios
+
+
+def compare(label, tool, args, rounds, repeat=1, goal=None):
+    """Times `tool args` `repeat` times per round, alternating kmod and each rkmod variant."""
+    theirs, ours = [], [[] for _ in VARIANTS]
+    for _ in range(rounds):
+        theirs.append(sum(timed(kmod(tool) + args) for _ in range(repeat)) / repeat)
+        for binary, times in zip(VARIANTS, ours):
+            times.append(sum(timed(rkmod(tool, binary) + args) for _ in range(repeat)) / repeat)
+    return row(label, theirs, ours, goal)
 
 
 def modules(tree_dir, suffix):
@@ -103,18 +122,15 @@ def group_depmod(rounds):
     with tempfile.TemporaryDirectory(prefix="rkmod-bench-") as tmp:
         tmp = Path(tmp)
         for label, (tree, _copy, kver) in TREES.items():
-            mine = linked_copy(tree, kver, tmp / f"rkmod-{label}")
             theirs = linked_copy(tree, kver, tmp / f"kmod-{label}")
+            mine = [linked_copy(tree, kver, tmp / f"rkmod{i}-{label}") for i in range(len(VARIANTS))]
             count = len(modules(tree, ".ko")) + len(modules(tree, ".ko.xz"))
-            ours, others = [], []
+            others, ours = [], [[] for _ in VARIANTS]
             for _ in range(max(3, rounds // 2)):
                 others.append(timed(kmod("depmod") + ["-b", str(theirs), kver]))
-                ours.append(timed(rkmod("depmod") + ["-b", str(mine), kver]))
-            k, r = statistics.median(others), statistics.median(ours)
-            ratio = r / k
-            verdict = "  goal <= 0.50: %s" % ("MET" if ratio <= 0.50 else "NOT MET")
-            name = f"depmod -b ROOT {kver} ({count} modules)"
-            print(f"| {name:<48} | {k * 1000:9.2f} ms | {r * 1000:9.2f} ms | {ratio:5.2f} |{verdict}")
+                for binary, root, times in zip(VARIANTS, mine, ours):
+                    times.append(timed(rkmod("depmod", binary) + ["-b", str(root), kver]))
+            row(f"depmod -b ROOT {kver} ({count} modules)", others, ours, goal=0.50)
 
 
 def group_modprobe(rounds):
@@ -137,6 +153,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--no-build", action="store_true", help="use the release binary as it is")
     parser.add_argument("--nice", action="store_true", help="run both tools at nice -20 (root)")
+    parser.add_argument("--static", action="store_true", help="also measure the static build (initramfs form)")
     parser.add_argument("groups", nargs="*", default=list(GROUPS))
     args = parser.parse_args()
     if args.nice:
@@ -145,13 +162,23 @@ def main():
         subprocess.run([str(ROOT / "scripts/real-trees.sh")], check=True)
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    print(f"rkmod: {RKMOD}\nkmod:  {KMOD_BIN_DIR} ({subprocess.run(kmod('modinfo') + ['--version'], capture_output=True, text=True).stdout.splitlines()[0]})")
+    if args.static:
+        VARIANTS.append(RKMOD_STATIC)
+        if not args.no_build:
+            env = dict(os.environ, RUSTFLAGS="-C target-feature=+crt-static")
+            subprocess.run(["cargo", "build", "--release", "--quiet", "--target", STATIC_TRIPLE],
+                           cwd=ROOT, env=env, check=True)
+    kmod_version = subprocess.run(kmod("modinfo") + ["--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    print("rkmod: " + ", ".join(str(v) for v in VARIANTS))
+    print(f"kmod:  {KMOD_BIN_DIR} ({kmod_version})")
     if PREFIX:
         print("both tools run as: " + " ".join(PREFIX))
     load = " ".join("%.2f" % x for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores, load average {load}; median of {args.rounds} rounds, kmod and rkmod alternating\n")
-    print(f"| {'case':<48} | {'kmod':>12} | {'rkmod':>12} | ratio |")
-    print(f"|{'-' * 50}|{'-' * 14}|{'-' * 14}|-------|")
+    header = f"| {'case':<50} | {'kmod':>12} |" + "".join(
+        f" {name:>12} | ratio |" for name in ["rkmod", "rkmod static"][: len(VARIANTS)])
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for group in args.groups:
         GROUPS[group](args.rounds)
 
