@@ -10,6 +10,7 @@ mod depmod_cli;
 mod depmod_crash;
 mod depmod_fixtures;
 mod docs;
+mod fuzz_regressions;
 mod kernel_tools;
 mod modinfo_fixtures;
 mod modprobe_fixtures;
