@@ -913,6 +913,7 @@ fn modules_install_depmod(
     edit: &dyn Fn(&Path),
     program: &Path,
     work: &Path,
+    relative: bool,
 ) -> (Run, PathBuf) {
     let root = work.join("root");
     let moddir = root.join("lib/modules").join(tree.kver);
@@ -927,18 +928,22 @@ fn modules_install_depmod(
     }
     let run: Run = cmd
         .args(["-ae", "-F", "System.map", "-b"])
-        .arg(&root)
+        .arg(if relative {
+            Path::new("../root")
+        } else {
+            &root
+        })
         .arg(tree.kver)
         .current_dir(&obj)
         .env_remove("MODPROBE_OPTIONS")
         .output()
         .expect("depmod runs")
         .into();
-    let root_s = root.display().to_string();
+    let work_s = work.display().to_string();
     let run = Run {
         stdout: run.stdout,
         stderr: String::from_utf8_lossy(&run.stderr)
-            .replace(&root_s, "@ROOT@")
+            .replace(&work_s, "@WORK@")
             .into_bytes(),
         code: run.code,
     };
@@ -946,13 +951,32 @@ fn modules_install_depmod(
 }
 
 /// Runs the kernel build's depmod call with kmod 30 and with rkmod; returns kmod's run.
-fn compare_modules_install(tree: &RealTree, map: &[u8], edit: &dyn Fn(&Path), what: &str) -> Run {
+/// `relative`: INSTALL_MOD_PATH given relative to the build directory.
+fn compare_modules_install(
+    tree: &RealTree,
+    map: &[u8],
+    edit: &dyn Fn(&Path),
+    relative: bool,
+    what: &str,
+) -> Run {
     let tmp = tempdir();
     let kmod_depmod = kmod_tool("depmod").unwrap();
-    let (theirs, theirs_dir) =
-        modules_install_depmod(tree, map, edit, &kmod_depmod, &tmp.path().join("kmod"));
-    let (ours, ours_dir) =
-        modules_install_depmod(tree, map, edit, &rkmod_bin(), &tmp.path().join("rkmod"));
+    let (theirs, theirs_dir) = modules_install_depmod(
+        tree,
+        map,
+        edit,
+        &kmod_depmod,
+        &tmp.path().join("kmod"),
+        relative,
+    );
+    let (ours, ours_dir) = modules_install_depmod(
+        tree,
+        map,
+        edit,
+        &rkmod_bin(),
+        &tmp.path().join("rkmod"),
+        relative,
+    );
     if ours != theirs {
         panic!(
             "{what}: exit {} / {}, stdout {:?} / {:?}, stderr: {}",
@@ -984,7 +1008,7 @@ fn modules_install_depmod_with_debians_system_map_matches_kmod() {
                 .join(format!("System.map-{}", tree.kver)),
         )
         .unwrap();
-        let theirs = compare_modules_install(tree, &map, &|_| {}, tree.kver);
+        let theirs = compare_modules_install(tree, &map, &|_| {}, false, tree.kver);
         assert_eq!(theirs.code, 0);
         assert!(theirs.stderr_str().lines().count() > 100_000);
     }
@@ -992,7 +1016,8 @@ fn modules_install_depmod_with_debians_system_map_matches_kmod() {
 
 /// The same call with a real System.map (the kernel's exports, from its Module.symvers): no
 /// warning at all; then with `netif_carrier_on` left out of the kernel's exports and mii.ko
-/// gone from the tree, so that `-e` names the modules that need them.
+/// gone from the tree, so that `-e` names the modules that need them (and with
+/// INSTALL_MOD_PATH relative, as `make INSTALL_MOD_PATH=stage` passes it).
 #[test]
 fn modules_install_depmod_with_a_real_system_map_matches_kmod() {
     let Some(tree) = tree_61() else { return };
@@ -1003,7 +1028,13 @@ fn modules_install_depmod_with_a_real_system_map_matches_kmod() {
     let Some(symvers) = kernel_symvers(&tree) else {
         return;
     };
-    let complete = compare_modules_install(&tree, &system_map(&symvers, &[]), &|_| {}, "complete");
+    let complete = compare_modules_install(
+        &tree,
+        &system_map(&symvers, &[]),
+        &|_| {},
+        false,
+        "complete",
+    );
     assert_eq!((complete.code, complete.stderr_str()), (0, String::new()));
 
     let remove_mii = |moddir: &Path| {
@@ -1013,6 +1044,7 @@ fn modules_install_depmod_with_a_real_system_map_matches_kmod() {
         &tree,
         &system_map(&symvers, &["netif_carrier_on"]),
         &remove_mii,
+        true,
         "missing symbols",
     );
     let stderr = missing.stderr_str();
