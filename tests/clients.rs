@@ -840,7 +840,7 @@ fn kernel_symvers(tree: &RealTree) -> Option<PathBuf> {
             .map(|e| e.unwrap().path())
             .find(|p| p.extension().is_some_and(|e| e == "deb"));
         if let Some(deb) = deb {
-            let unpack = dir.with_extension("tmp");
+            let unpack = cache_dir().join(format!("headers-{}.tmp", tree.kver));
             let _ = std::fs::remove_dir_all(&unpack);
             let ok = Command::new("dpkg")
                 .arg("-x")
