@@ -6,6 +6,7 @@ mod util;
 
 mod cli;
 mod clients;
+mod corrupt_input;
 mod depmod_cli;
 mod depmod_crash;
 mod depmod_fixtures;
