@@ -12,6 +12,7 @@ mod depmod_crash;
 mod depmod_fixtures;
 mod docs;
 mod fuzz_regressions;
+mod hostile_names;
 mod kernel_tools;
 mod modinfo_fixtures;
 mod modprobe_fixtures;
