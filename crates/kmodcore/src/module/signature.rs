@@ -860,7 +860,8 @@ mod tests {
         let raw = std::fs::read(path).unwrap();
         if path.extension().is_some_and(|e| e == "xz") {
             let mut out = Vec::new();
-            std::io::Read::read_to_end(&mut liblzma::read::XzDecoder::new(&raw[..]), &mut out).unwrap();
+            std::io::Read::read_to_end(&mut liblzma::read::XzDecoder::new(&raw[..]), &mut out)
+                .unwrap();
             out
         } else {
             raw
