@@ -214,7 +214,10 @@ fn read_capped(path: &Path) -> Option<Vec<u8>> {
     let file = fs::File::open(path).ok()?;
     // The size as a hint, so that a small file is read in one call rather than in doubling
     // chunks (`take` hides the size from `read_to_end`).
-    let hint = file.metadata().map_or(0, |m| m.len()).min(MAX_CONFIG_FILE_SIZE);
+    let hint = file
+        .metadata()
+        .map_or(0, |m| m.len())
+        .min(MAX_CONFIG_FILE_SIZE);
     let mut contents = Vec::with_capacity(usize::try_from(hint).unwrap_or(0).saturating_add(1));
     let _ = file.take(MAX_CONFIG_FILE_SIZE).read_to_end(&mut contents);
     Some(contents)
