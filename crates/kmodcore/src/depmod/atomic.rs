@@ -295,9 +295,33 @@ pub fn commit(dir: &Path, files: &[OutputFile]) -> Result<Recovery, CommitError>
         return Err(error);
     }
 
-    for (file, (path, _)) in files.iter().zip(&temps) {
-        // Past the journal, a failure leaves the rest to the next run's recovery.
-        std::fs::rename(path, dir.join(file.name)).map_err(fail(Stage::Publish, path))?;
+    // Past the journal, a failure leaves the rest to the next run's recovery, so the renames
+    // may happen in any order: they run at once, one thread each, because on ext4 replacing a
+    // file waits for a journal commit and concurrent renames share one.
+    let renamed: Vec<Result<(), CommitError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .iter()
+            .zip(&temps)
+            .map(|(file, (path, _))| {
+                scope.spawn(move || {
+                    std::fs::rename(path, dir.join(file.name)).map_err(fail(Stage::Publish, path))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(&temps)
+            .map(|(handle, (path, _))| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(fail(Stage::Publish, path)(std::io::Error::other(
+                        "the renaming thread panicked",
+                    )))
+                })
+            })
+            .collect()
+    });
+    for result in renamed {
+        result?;
     }
     sync_dir(dir)?;
     std::fs::remove_file(&journal_path).map_err(fail(Stage::Publish, &journal_path))?;
