@@ -700,6 +700,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
     print_config_warnings(&warnings);
 
     let dir = ModuleDir::new(&dir_path);
+    // All indexes from one depmod generation, as kmod's kmod_load_resources does.
+    dir.open_all();
     let log = Log {
         verbose: options.verbose,
         syslog,

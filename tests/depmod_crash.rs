@@ -17,6 +17,10 @@ use crate::util::*;
 
 const KVER: &str = "6.1.0-crash";
 
+/// How many runs [`killed_at_random_points_every_file_is_old_or_new`] kills (about 0.15 s a
+/// round: the kill and the run that recovers).
+const KILL_ROUNDS: u32 = 200;
+
 const OUTPUTS: [&str; 11] = [
     "modules.dep",
     "modules.dep.bin",
@@ -130,12 +134,12 @@ fn killed_at_random_points_every_file_is_old_or_new() {
     let outdir = out_root.join("lib/modules").join(KVER);
 
     // The old generation.
-    build_tree(&input, 300, 1);
+    build_tree(&input, 150, 1);
     let status = depmod_command(&input, &out_root).status().unwrap();
     assert!(status.success());
     let old = outputs(&outdir);
     // The new generation: every file differs.
-    build_tree(&input, 320, 2);
+    build_tree(&input, 160, 2);
     let reference = tmp.path().join("reference");
     let started = Instant::now();
     let status = depmod_command(&input, &reference).status().unwrap();
@@ -162,7 +166,8 @@ fn killed_at_random_points_every_file_is_old_or_new() {
     let mut rng = Rng(seed);
     let window = duration.as_micros() as u64 * 6 / 5 + 1;
     let (mut all_old, mut all_new, mut mixed, mut orphans) = (0, 0, 0, 0);
-    for round in 0..40 {
+    let rounds_started = Instant::now();
+    for round in 0..KILL_ROUNDS {
         // Back to the old generation, with no leftovers.
         for name in OUTPUTS {
             std::fs::write(outdir.join(name), old[name].as_ref().unwrap()).unwrap();
@@ -172,7 +177,13 @@ fn killed_at_random_points_every_file_is_old_or_new() {
                 std::fs::remove_file(outdir.join(name)).unwrap();
             }
         }
-        let delay = Duration::from_micros(rng.next() % window);
+        // Every other round kills in the second half of the run, where the files are
+        // written and renamed, to catch more publications halfway.
+        let delay = if round % 2 == 0 {
+            Duration::from_micros(rng.next() % window)
+        } else {
+            Duration::from_micros(window / 2 + rng.next() % (window / 2 + 1))
+        };
         let mut child = depmod_command(&input, &out_root).spawn().unwrap();
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL
@@ -216,8 +227,9 @@ fn killed_at_random_points_every_file_is_old_or_new() {
         );
     }
     eprintln!(
-        "killed 40 runs within {window} us (seed {seed}): {all_old} left the old set, {all_new} the new one, \
-         {mixed} a mix (killed while renaming, completed by the next run), {orphans} left temporaries"
+        "killed {KILL_ROUNDS} runs within {window} us (seed {seed}) in {:?}: {all_old} left the old set, {all_new} the new one, \
+         {mixed} a mix (killed while renaming, completed by the next run), {orphans} left temporaries",
+        rounds_started.elapsed()
     );
 }
 
@@ -405,4 +417,261 @@ fn read_only_directory_changes_nothing() {
         "{stderr}"
     );
     assert_eq!(snapshot(&outdir), before);
+}
+
+/// Two generations of one module tree: the same 30 names, `m00`..`m29`, with different
+/// dependency chains (generation 1: each module needs the one before it; generation 2: the
+/// one two before it) and aliases that map `pci:v00000001d000000NN` to different modules.
+fn build_generation(root: &Path, generation: u32) {
+    let moddir = root.join("lib/modules").join(KVER);
+    std::fs::create_dir_all(moddir.join("kernel")).unwrap();
+    let step = generation as usize;
+    for i in 0..30usize {
+        let name = format!("m{i:02}");
+        let mut spec = ModuleSpec::new(&name);
+        spec.exports = vec![(format!("{name}_fn"), i as u32)];
+        if i >= step {
+            spec.imports = vec![format!("m{:02}_fn", i - step)];
+        }
+        let target = if generation == 1 { i } else { 29 - i };
+        spec = spec.info(
+            "alias",
+            &format!("pci:v00000001d000000{target:02}sv*sd*bc*sc*i*"),
+        );
+        std::fs::write(moddir.join(format!("kernel/{name}.ko")), spec.build()).unwrap();
+    }
+    std::fs::write(moddir.join("modules.builtin"), "kernel/fs/builtin_fs.ko\n").unwrap();
+    std::fs::write(moddir.join("modules.builtin.modinfo"), "").unwrap();
+    std::fs::write(moddir.join("modules.order"), "").unwrap();
+}
+
+/// The look-ups the readers make through the binary (modprobe's arguments). Each reads one
+/// index file.
+const LOOKUPS: [&[&str]; 3] = [
+    &["--show-depends", "m29"],
+    &[
+        "-R",
+        "pci:v00000001d00000007sv00000000sd00000000bc00sc00i00",
+    ],
+    &["--show-depends", "m04"],
+];
+
+/// A look-up that reads two index files: the alias in modules.alias.bin, then its module's
+/// line in modules.dep.bin. Both must come from one generation: modprobe opens every index at
+/// the start (`ModuleDir::open_all`), and opens them again while a depmod is replacing them.
+const MIXED: &[&str] = &[
+    "--show-depends",
+    "pci:v00000001d00000007sv00000000sd00000000bc00sc00i00",
+];
+
+/// Thousands of look-ups while depmod rewrites the indexes in the same directory, again and
+/// again, alternating between two generations: every look-up gets a complete answer from one
+/// generation or the other, never a failure or a mix. Through the binary (`modprobe -R` and
+/// `--show-depends`), and many more in-process through kmodcore's ModuleDir, each opening the
+/// indexes anew; among them, look-ups that read two indexes (see [`MIXED`]).
+#[test]
+fn lookups_during_rewrites_see_one_generation() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const BINARY_LOOKUPS: usize = 3_000;
+    const LIBRARY_LOOKUPS: usize = 10_000;
+
+    let tmp = tempdir();
+    let out = tmp.path().join("out");
+    let inputs = [tmp.path().join("gen1"), tmp.path().join("gen2")];
+    build_generation(&inputs[0], 1);
+    build_generation(&inputs[1], 2);
+    let conf = tmp.path().join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    let moddir = out.join("lib/modules").join(KVER);
+    let modprobe = |args: &[&str]| -> (i32, String, String) {
+        let o = Command::new(rkmod_bin())
+            .arg("modprobe")
+            .arg("-d")
+            .arg(&out)
+            .arg("-S")
+            .arg(KVER)
+            .arg("-C")
+            .arg(&conf)
+            .args(args)
+            .env_remove("MODPROBE_OPTIONS")
+            .env("RKMOD_SYSROOT", tmp.path().join("no-sys"))
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    // Look-ups in-process: one index each (0, 1), or an alias and then its module's
+    // dependencies (2), after ModuleDir::open_all as modprobe does.
+    let library = |dir: &Path, which: usize| -> Vec<Vec<u8>> {
+        let dir = kmodcore::moddir::ModuleDir::new(dir);
+        let alias = |dir: &kmodcore::moddir::ModuleDir| {
+            dir.wildcard_lookup(
+                kmodcore::moddir::IndexKind::Alias,
+                b"pci:v00000001d00000007sv00000000sd00000000bc00sc00i00",
+            )
+            .unwrap()
+            .unwrap()
+        };
+        let deps = |dir: &kmodcore::moddir::ModuleDir, name: &[u8]| -> Vec<Vec<u8>> {
+            let dep = dir.dep_entry(name).unwrap().unwrap();
+            std::iter::once(dep.path).chain(dep.deps).collect()
+        };
+        match which % 3 {
+            0 => deps(&dir, b"m29"),
+            1 => alias(&dir),
+            _ => {
+                dir.open_all();
+                let names = alias(&dir);
+                let mut out = names.clone();
+                out.extend(deps(&dir, &names[0]));
+                out
+            }
+        }
+    };
+
+    // The answers of each generation, from quiet runs.
+    let mut answers = Vec::new();
+    let mut library_answers = Vec::new();
+    for input in &inputs {
+        let status = depmod_command(input, &out).status().unwrap();
+        assert!(status.success());
+        let per_lookup: Vec<String> = LOOKUPS
+            .iter()
+            .chain([&MIXED])
+            .map(|args| {
+                let (code, stdout, stderr) = modprobe(args);
+                assert_eq!(code, 0, "{args:?}: {stderr}");
+                stdout
+            })
+            .collect();
+        answers.push(per_lookup);
+        library_answers.push([
+            library(&moddir, 0),
+            library(&moddir, 1),
+            library(&moddir, 2),
+        ]);
+    }
+    for (i, (one, two)) in answers[0].iter().zip(&answers[1]).enumerate() {
+        assert_ne!(one, two, "look-up {i} must differ");
+    }
+    assert_ne!(library_answers[0], library_answers[1]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let rewrites = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (stop, rewrites, inputs, out) =
+            (stop.clone(), rewrites.clone(), inputs.clone(), out.clone());
+        std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let output = depmod_command(&inputs[n % 2], &out).output().unwrap();
+                if !output.status.success() {
+                    failures.push(String::from_utf8_lossy(&output.stderr).into_owned());
+                }
+                n += 1;
+                rewrites.store(n, Ordering::Relaxed);
+            }
+            failures
+        })
+    };
+    let started = Instant::now();
+    // Binary look-ups on two threads, in-process ones on a third.
+    let binary: Vec<_> = (0..2)
+        .map(|t| {
+            let answers = answers.clone();
+            let out = out.clone();
+            let conf = conf.clone();
+            let sys = tmp.path().join("no-sys");
+            std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                let mut seen = [0usize; 2];
+                for i in 0..BINARY_LOOKUPS / 2 {
+                    // Every fourth look-up is the two-index one.
+                    let which = if i % 4 == 3 {
+                        LOOKUPS.len()
+                    } else {
+                        (i + t) % LOOKUPS.len()
+                    };
+                    let args = LOOKUPS.get(which).copied().unwrap_or(MIXED);
+                    let o = Command::new(rkmod_bin())
+                        .arg("modprobe")
+                        .arg("-d")
+                        .arg(&out)
+                        .arg("-S")
+                        .arg(KVER)
+                        .arg("-C")
+                        .arg(&conf)
+                        .args(args)
+                        .env_remove("MODPROBE_OPTIONS")
+                        .env("RKMOD_SYSROOT", &sys)
+                        .output()
+                        .unwrap();
+                    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+                    match answers.iter().position(|a| a[which] == stdout) {
+                        Some(g) if o.status.success() => seen[g] += 1,
+                        _ => failures.push(format!(
+                            "{args:?}: exit {:?}, stdout {stdout:?}, stderr {:?}",
+                            o.status.code(),
+                            String::from_utf8_lossy(&o.stderr)
+                        )),
+                    }
+                }
+                (failures, seen)
+            })
+        })
+        .collect();
+    let in_process = {
+        let (library_answers, moddir) = (library_answers.clone(), moddir.clone());
+        std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            let mut seen = [0usize; 2];
+            for i in 0..LIBRARY_LOOKUPS {
+                let got = library(&moddir, i);
+                match library_answers.iter().position(|a| a[i % 3] == got) {
+                    Some(g) => seen[g] += 1,
+                    None => failures.push(format!("{got:?}")),
+                }
+            }
+            (failures, seen)
+        })
+    };
+    let mut failures = Vec::new();
+    let mut seen_binary = [0usize; 2];
+    for handle in binary {
+        let (f, seen) = handle.join().unwrap();
+        failures.extend(f);
+        seen_binary[0] += seen[0];
+        seen_binary[1] += seen[1];
+    }
+    let (f, seen_library) = in_process.join().unwrap();
+    failures.extend(f);
+    stop.store(true, Ordering::Relaxed);
+    let writer_failures = writer.join().unwrap();
+    let rewrites = rewrites.load(Ordering::Relaxed);
+    eprintln!(
+        "{BINARY_LOOKUPS} modprobe and {LIBRARY_LOOKUPS} in-process look-ups during {rewrites} \
+         depmod rewrites in {:?}: binary saw generation 1/2 {seen_binary:?} times, the library \
+         {seen_library:?}",
+        started.elapsed()
+    );
+    assert!(
+        writer_failures.is_empty(),
+        "depmod failed: {writer_failures:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of the look-ups failed or mixed generations; first: {}",
+        failures.len(),
+        failures.first().unwrap()
+    );
+    assert!(
+        rewrites >= 10,
+        "only {rewrites} rewrites happened during the look-ups"
+    );
 }

@@ -1,7 +1,8 @@
 //! A module directory (`/lib/modules/KVER`) and the indexes depmod wrote into it.
 //!
-//! Indexes are opened on first use and kept mapped. A missing index is not an error here (kmod
-//! treats it as "this source knows nothing"); a corrupt one is, naming the file.
+//! Indexes are opened on first use, or all at once with [`ModuleDir::open_all`] (so that one
+//! run reads a single depmod generation), and kept mapped. A missing index is not an error
+//! here (kmod treats it as "this source knows nothing"); a corrupt one is, naming the file.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -13,6 +14,43 @@ use crate::module::info::{builtin_info, InfoEntry};
 
 /// The default root of module directories.
 pub const MODULE_DIRECTORY: &str = "/lib/modules";
+
+/// How many times [`ModuleDir::open_all`] opens the indexes while a depmod is publishing a
+/// new set (1, 2, 4, 8, then 16 ms apart: about 0.1 s in all).
+pub const OPEN_ALL_ATTEMPTS: u32 = 10;
+
+/// An opened index, with the device and inode of its file (`None`: no file).
+type OpenedIndex = (Option<Index<FileBytes>>, Option<(u64, u64)>);
+
+/// One index as [`ModuleDir::open_all`] found it: opened (`Err`: corrupt), and the device and
+/// inode of its file.
+type Snapshot = (
+    std::result::Result<Option<Index<FileBytes>>, ()>,
+    Option<(u64, u64)>,
+);
+
+/// Opens an index file: `None` inside when it does not exist, cannot be opened or is empty
+/// (depmod writes an empty modules.builtin.bin and modules.builtin.alias.bin when
+/// modules.builtin is missing, and kmod reads them as no index); an error when it has bytes
+/// but is corrupt.
+fn open_index_file(path: &Path) -> Result<OpenedIndex> {
+    use std::os::unix::fs::MetadataExt;
+    let (file, len) = match crate::module::open_regular_file(path) {
+        Ok(opened) => opened,
+        Err(Error::Io { .. }) | Err(Error::NotRegularFile { .. }) => return Ok((None, None)),
+        Err(other) => return Err(other),
+    };
+    let id = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+    if len == 0 {
+        return Ok((None, id));
+    }
+    let bytes = FileBytes::from_file(&file, len).map_err(|e| Error::io(path, e))?;
+    let index = Index::from_bytes(bytes).map_err(|source| Error::Index {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((Some(index), id))
+}
 
 /// The binary indexes depmod writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,16 +173,84 @@ impl ModuleDir {
         if let Some(index) = slot.get() {
             return Ok(index.as_ref());
         }
-        let path = self.index_path(kind);
-        let opened = match Index::open(&path) {
-            Ok(index) => Some(index),
-            Err(Error::Io { .. }) | Err(Error::NotRegularFile { .. }) => None,
-            Err(Error::Index { .. }) if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) => {
-                None
-            }
-            Err(other) => return Err(other),
-        };
+        let opened = open_index_file(&self.index_path(kind))?.0;
         Ok(slot.get_or_init(|| opened).as_ref())
+    }
+
+    /// Opens every index that can be opened now, as kmod's `kmod_load_resources` does when
+    /// modprobe starts, and from one depmod generation: a run that reads an alias from one
+    /// published set and its module's dependencies from the next would plan a load that
+    /// neither set describes.
+    ///
+    /// rkmod's depmod replaces the files one by one between writing and deleting its journal
+    /// (see [`crate::depmod::atomic`]), holding a lock on the directory. The files opened here
+    /// are one generation when, after the last was opened, none of them has been replaced
+    /// (same device and inode at its path) and no publication is under way (no journal, or a
+    /// stale one left by a killed run, with the lock free). Otherwise they are opened again,
+    /// up to [`OPEN_ALL_ATTEMPTS`] times, a few milliseconds apart; after that the last set is
+    /// used as it is (kmod's depmod, which has no journal, can always be caught halfway). An
+    /// index that cannot be opened is left for the lookup that needs it to report.
+    pub fn open_all(&self) {
+        let mut opened = self.open_each();
+        for attempt in 1..OPEN_ALL_ATTEMPTS {
+            if self.one_generation(&opened) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1 << (attempt - 1).min(4)));
+            opened = self.open_each();
+        }
+        // An absent index is absent for the whole run too; a corrupt one is left unopened.
+        for (kind, (index, _)) in IndexKind::ALL.into_iter().zip(opened) {
+            if let (Some(slot), Ok(index)) = (self.indexes.get(kind.slot()), index) {
+                let _ = slot.get_or_init(|| index);
+            }
+        }
+    }
+
+    /// Opens each index afresh: the index (`Err` for a corrupt one, left for
+    /// [`ModuleDir::index`] to report) and the device and inode of the file read.
+    fn open_each(&self) -> Vec<Snapshot> {
+        use std::os::unix::fs::MetadataExt;
+        IndexKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let path = self.index_path(kind);
+                match open_index_file(&path) {
+                    Ok((index, id)) => (Ok(index), id),
+                    Err(_) => (
+                        Err(()),
+                        std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino())),
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// Whether the indexes in `opened` are still the files at their paths and no publication
+    /// is under way.
+    fn one_generation(&self, opened: &[Snapshot]) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let replaced = IndexKind::ALL
+            .into_iter()
+            .zip(opened)
+            .any(|(kind, (_, id))| {
+                let now = std::fs::metadata(self.index_path(kind))
+                    .ok()
+                    .map(|m| (m.dev(), m.ino()));
+                now != *id
+            });
+        !replaced && !self.publication_under_way()
+    }
+
+    /// A journal exists and a depmod holds the directory's lock.
+    fn publication_under_way(&self) -> bool {
+        if !self.dir.join(crate::depmod::atomic::JOURNAL).exists() {
+            return false;
+        }
+        let Ok(handle) = std::fs::File::open(&self.dir) else {
+            return false;
+        };
+        nix::fcntl::Flock::lock(handle, nix::fcntl::FlockArg::LockSharedNonblock).is_err()
     }
 
     /// Opens every index now, so that a later lookup cannot fail on a corrupt one halfway.
@@ -240,6 +346,55 @@ mod tests {
         );
         assert_eq!(DepEntry::parse(b"kernel/a.ko:").unwrap().deps.len(), 0);
         assert!(DepEntry::parse(b"no colon").is_none());
+    }
+
+    fn write_index(dir: &Path, kind: IndexKind, key: &[u8], value: &[u8]) {
+        let mut builder = crate::index::IndexBuilder::new();
+        builder.insert(key, value, 0).unwrap();
+        let temp = dir.join("new.tmp");
+        std::fs::write(&temp, builder.to_bytes().unwrap()).unwrap();
+        std::fs::rename(&temp, dir.join(kind.file_name())).unwrap();
+    }
+
+    /// open_all keeps what it opened: a file replaced afterwards is not seen by this run.
+    #[test]
+    fn open_all_takes_a_snapshot() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_index(tmp.path(), IndexKind::Dep, b"m", b"kernel/old.ko:");
+        let dir = ModuleDir::new(tmp.path());
+        dir.open_all();
+        write_index(tmp.path(), IndexKind::Dep, b"m", b"kernel/new.ko:");
+        assert_eq!(dir.dep_entry(b"m").unwrap().unwrap().path, b"kernel/old.ko");
+        // Absent at the start stays absent for the run.
+        write_index(tmp.path(), IndexKind::Alias, b"a", b"m");
+        assert_eq!(dir.wildcard_lookup(IndexKind::Alias, b"a").unwrap(), None);
+    }
+
+    /// A journal with the directory locked is a publication under way: open_all waits for it,
+    /// at most about 0.1 s, then uses what it has. A journal with the lock free was left by a
+    /// killed run and costs nothing.
+    #[test]
+    fn open_all_waits_out_a_publication_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_index(tmp.path(), IndexKind::Dep, b"m", b"kernel/m.ko:");
+        std::fs::write(tmp.path().join(crate::depmod::atomic::JOURNAL), "x").unwrap();
+        let started = std::time::Instant::now();
+        ModuleDir::new(tmp.path()).open_all();
+        let stale = started.elapsed();
+        let lock = nix::fcntl::Flock::lock(
+            std::fs::File::open(tmp.path()).unwrap(),
+            nix::fcntl::FlockArg::LockExclusive,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let dir = ModuleDir::new(tmp.path());
+        dir.open_all();
+        let busy = started.elapsed();
+        drop(lock);
+        assert!(stale < std::time::Duration::from_millis(50), "{stale:?}");
+        assert!(busy >= std::time::Duration::from_millis(50), "{busy:?}");
+        assert!(busy < std::time::Duration::from_secs(2), "{busy:?}");
+        assert_eq!(dir.dep_entry(b"m").unwrap().unwrap().path, b"kernel/m.ko");
     }
 
     /// Regression: depmod writes a 0-byte modules.builtin.bin when modules.builtin is
