@@ -887,14 +887,20 @@ impl Session<'_> {
     /// found" message.
     fn not_found_hint(&mut self) {
         let path = self.dir.index_path(IndexKind::Dep);
-        if let Err(e) = std::fs::File::open(&path) {
-            let text = format!(
-                "{}: {} (run depmod to create the module indexes)",
-                path.display(),
-                report::strerror(e.raw_os_error().unwrap_or(5))
-            );
-            self.log.print(LOG_WARNING, &text);
-        }
+        // Opened without blocking: a FIFO in its place must not hang the run.
+        let problem = match kmodcore::module::open_regular_file(&path) {
+            Ok((_, 0)) => "empty file".to_string(),
+            Ok(_) => return,
+            Err(kmodcore::Error::Io { source, .. }) => {
+                report::strerror(source.raw_os_error().unwrap_or(5))
+            }
+            Err(_) => "not a regular file".to_string(),
+        };
+        let text = format!(
+            "{}: {problem} (run depmod to create the module indexes)",
+            path.display()
+        );
+        self.log.print(LOG_WARNING, &text);
     }
 
     fn index_error(&mut self, e: &dyn std::fmt::Display) {

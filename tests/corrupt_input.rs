@@ -352,9 +352,14 @@ fn check_rows(root: &Root, rows: Vec<Row>) {
         skip("Debian's kmod (the kmod columns of the corrupt-input table)");
     }
     for row in rows {
-        let rss_file = row
-            .max_rss_mib
-            .map(|_| root.path().join(format!("rss-{}", row.case)));
+        let rss_file = row.max_rss_mib.map(|_| {
+            let name: String = row
+                .case
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            root.path().join(format!("rss-{name}"))
+        });
         let rss_file = rss_file.filter(|_| {
             let present = Path::new("/usr/bin/time").exists();
             if !present {
@@ -764,6 +769,54 @@ fn indexes() {
         ),
     ))];
     roots.push((r, rows_missing));
+
+    // A FIFO in modules.dep.bin's place: opened without blocking, it is no index.
+    let r = Root::new();
+    std::fs::remove_file(r.index("modules.dep.bin")).unwrap();
+    nix::unistd::mkfifo(
+        &r.index("modules.dep.bin"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let not_found = format!(
+        "modprobe: FATAL: Module a not found in directory {}",
+        r.moddir().display()
+    );
+    let rows_fifo = vec![
+        Row::new("FIFO as modules.dep.bin", "modprobe", r.modprobe_args(&["-D", "a"]))
+            .fails_with(
+                1,
+                vec![
+                    format!(
+                        "modprobe: WARNING: {}: not a regular file (run depmod to create the module indexes)",
+                        r.index("modules.dep.bin").display()
+                    ),
+                    not_found,
+                ],
+            )
+            .kmod(Kmod::Hangs),
+        Row::new("FIFO as modules.dep.bin (modinfo)", "modinfo", r.modinfo_args(&["a"]))
+            .fails(1, &["modinfo: ERROR: Module a not found.\n"])
+            .kmod(Kmod::Hangs),
+    ];
+    roots.push((r, rows_fifo));
+
+    let r = Root::new();
+    std::fs::write(r.index("modules.dep.bin"), b"").unwrap();
+    let rows_empty_dep = vec![Row::new(
+        "empty modules.dep.bin",
+        "modprobe",
+        r.modprobe_args(&["-D", "a"]),
+    )
+    .fails_with(
+        1,
+        vec![format!(
+            "modprobe: WARNING: {}: empty file (run depmod to create the module indexes)",
+            r.index("modules.dep.bin").display()
+        )],
+    )
+    .kmod(Kmod::Exits(1, "Module a not found in directory".into()))];
+    roots.push((r, rows_empty_dep));
 
     let r = Root::new();
     std::fs::write(r.index("modules.builtin.bin"), b"").unwrap();
@@ -1502,4 +1555,97 @@ fn depmod_over_corrupt_modules() {
             .kmod(Kmod::Exits(0, "failed to load symbols from".into())),
     ];
     check_rows(&r, rows);
+}
+
+/// FIFOs where modprobe, modinfo and depmod read files: a modprobe.d file, a depmod.d file
+/// and modules.builtin.modinfo. (modules.dep.bin is in [`indexes`].) kmod blocks in `open`
+/// on each; rkmod opens without blocking and skips what is not a regular file.
+#[test]
+fn fifos_where_files_are_read() {
+    let fifo = |path: &Path| {
+        let _ = std::fs::remove_file(path);
+        nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    };
+    let root = Root::new();
+    std::fs::write(root.moddir().join("modules.builtin"), "kernel/fs/bi.ko\n").unwrap();
+    root.depmod();
+    fifo(&root.moddir().join("modules.builtin.modinfo"));
+    fifo(&root.conf().join("fifo.conf"));
+    let depmod_conf = root.path().join("depmod.d");
+    std::fs::create_dir_all(&depmod_conf).unwrap();
+    fifo(&depmod_conf.join("fifo.conf"));
+    let rows = vec![
+        Row::new(
+            "FIFO as a modprobe.d file",
+            "modprobe",
+            root.modprobe_args(&["-c"]),
+        )
+        .prints(&["# End of configuration files. Dumping indexes now:\n"])
+        .kmod(Kmod::Hangs),
+        Row::new(
+            "FIFO as a depmod.d file",
+            "depmod",
+            vec![
+                "-b".into(),
+                root.path().into(),
+                "-C".into(),
+                depmod_conf.clone().into(),
+                KVER.into(),
+            ],
+        )
+        .fails_with(
+            0,
+            vec![format!(
+                "depmod: ERROR: file parse {}: Invalid argument",
+                depmod_conf.join("fifo.conf").display()
+            )],
+        )
+        .kmod(Kmod::Hangs),
+        // As with a kernel that has no modules.builtin.modinfo: the name, and no fields.
+        Row::new(
+            "FIFO as modules.builtin.modinfo",
+            "modinfo",
+            root.modinfo_args(&["bi"]),
+        )
+        .prints(&["name:           bi\nfilename:       (builtin)\n"])
+        .kmod(Kmod::Hangs),
+    ];
+    check_rows(&root, rows);
+
+    // depmod's own inputs: modules.order a link to /dev/zero, modules.builtin a FIFO.
+    let root = Root::new();
+    let order = root.moddir().join("modules.order");
+    std::fs::remove_file(&order).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &order).unwrap();
+    fifo(&root.moddir().join("modules.builtin"));
+    let moddir = root.moddir();
+    let rows = vec![Row::new(
+        "/dev/zero as modules.order, FIFO as modules.builtin",
+        "depmod",
+        root.depmod_args(),
+    )
+    .fails_with(
+        0,
+        vec![
+            format!(
+                "depmod: WARNING: could not open modules.order at {}: Invalid argument",
+                moddir.display()
+            ),
+            format!(
+                "depmod: WARNING: could not open modules.builtin at {}: Invalid argument",
+                moddir.display()
+            ),
+        ],
+    )
+    .rss(256)
+    .after(move |_| {
+        let lines = dep_lines(&moddir);
+        if lines.len() == 2 {
+            Ok(())
+        } else {
+            Err(format!("modules.dep: {lines:?}"))
+        }
+    })
+    .kmod(Kmod::Hangs)];
+    check_rows(&root, rows);
 }

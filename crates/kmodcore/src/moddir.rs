@@ -317,9 +317,11 @@ impl ModuleDir {
     /// does not exist (an old kernel).
     pub fn builtin_modinfo(&self, name: &[u8]) -> Result<Option<Vec<InfoEntry>>> {
         let path = self.dir.join("modules.builtin.modinfo");
-        let bytes = self
-            .builtin_modinfo
-            .get_or_init(|| FileBytes::open(&path).ok());
+        // Opened without blocking: a FIFO in its place must not hang the run.
+        let bytes = self.builtin_modinfo.get_or_init(|| {
+            let (file, len) = crate::module::open_regular_file(&path).ok()?;
+            FileBytes::from_file(&file, len).ok()
+        });
         match bytes {
             None => Ok(None),
             Some(bytes) => builtin_info(bytes, name)
@@ -395,6 +397,20 @@ mod tests {
         assert!(busy >= std::time::Duration::from_millis(50), "{busy:?}");
         assert!(busy < std::time::Duration::from_secs(2), "{busy:?}");
         assert_eq!(dir.dep_entry(b"m").unwrap().unwrap().path, b"kernel/m.ko");
+    }
+
+    /// Regression: a FIFO as modules.builtin.modinfo hung `modinfo BUILTIN` in a blocking
+    /// open; it is now no file.
+    #[test]
+    fn fifo_as_builtin_modinfo_is_absent() {
+        let tmp = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(
+            &tmp.path().join("modules.builtin.modinfo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let dir = ModuleDir::new(tmp.path());
+        assert_eq!(dir.builtin_modinfo(b"ext4").unwrap(), None);
     }
 
     /// Regression: depmod writes a 0-byte modules.builtin.bin when modules.builtin is

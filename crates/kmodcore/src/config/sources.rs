@@ -209,9 +209,11 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
 }
 
 /// Reads a configuration file, up to [`MAX_CONFIG_FILE_SIZE`] bytes. `None` when it cannot be
-/// opened; a read error keeps what was read before it, as kmod's reader stops at an error.
+/// opened or is not a regular file (opened without blocking: a FIFO must not hang the run,
+/// as it hangs kmod); a read error keeps what was read before it, as kmod's reader stops at an
+/// error.
 fn read_capped(path: &Path) -> Option<Vec<u8>> {
-    let file = fs::File::open(path).ok()?;
+    let (file, _) = crate::module::open_regular_file(path).ok()?;
     // The size as a hint, so that a small file is read in one call rather than in doubling
     // chunks (`take` hides the size from `read_to_end`).
     let hint = file

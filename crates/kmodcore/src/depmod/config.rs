@@ -87,6 +87,17 @@ pub struct Candidate<'a> {
     pub stem_end: usize,
 }
 
+/// Reads a whole configuration file, opened without blocking and only if it is a regular file
+/// (a FIFO must not hang depmod, as it hangs kmod's). The error is an errno.
+fn read_regular(path: &Path) -> Result<Vec<u8>, i32> {
+    use std::io::Read;
+    let (mut file, len) = crate::module::open_regular_file(path).map_err(|e| e.errno())?;
+    let mut contents = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.read_to_end(&mut contents)
+        .map_err(|e| e.raw_os_error().unwrap_or(5))?;
+    Ok(contents)
+}
+
 impl DepmodConfig {
     /// Reads the configuration from `paths` (directories or files, highest precedence first),
     /// for kernel `kernel_version`. Problems are appended to `diagnostics` in kmod's order.
@@ -101,11 +112,11 @@ impl DepmodConfig {
         }
         let mut config = DepmodConfig::default();
         for (_, file) in &files {
-            match std::fs::read(file) {
+            match read_regular(file) {
                 Ok(contents) => config.parse(file, &contents, kernel_version, diagnostics),
-                Err(source) => diagnostics.push(Diagnostic::ConfigUnreadable {
+                Err(error) => diagnostics.push(Diagnostic::ConfigUnreadable {
                     path: file.clone(),
-                    error: source.raw_os_error().unwrap_or(5),
+                    error,
                 }),
             }
         }

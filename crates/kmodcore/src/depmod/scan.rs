@@ -361,13 +361,23 @@ pub fn read_input(
     let mut path = dirname.to_vec();
     path.push(b'/');
     path.extend_from_slice(name.as_bytes());
-    match std::fs::read(os(&path)) {
+    // Opened without blocking and only as a regular file: a FIFO must not hang depmod, nor a
+    // link to /dev/zero fill its memory.
+    let read = crate::module::open_regular_file(os(&path))
+        .map_err(|e| e.errno())
+        .and_then(|(mut file, len)| {
+            use std::io::Read;
+            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            file.read_to_end(&mut bytes).map_err(|e| errno(&e))?;
+            Ok(bytes)
+        });
+    match read {
         Ok(bytes) => Some(bytes),
-        Err(e) => {
+        Err(error) => {
             diagnostics.push(Diagnostic::InputUnreadable {
                 name,
                 dir: dirname.to_vec(),
-                error: errno(&e),
+                error,
             });
             None
         }
