@@ -18,13 +18,15 @@ pub fn version_text() -> String {
 /// exit code 1, as kmod's tools do. `Err(code)` means: exit with this code now (help and
 /// version were printed, or an error was).
 pub fn parse(
-    command: clap::Command,
+    mut command: clap::Command,
     tool: &str,
     args: Vec<OsString>,
 ) -> Result<clap::ArgMatches, i32> {
     let raw = args.clone();
-    let definition = command.clone();
-    match command.try_get_matches_from(args) {
+    // `_mut` keeps the definition for the error messages below without cloning it up front.
+    let result = command.try_get_matches_from_mut(args);
+    let definition = command;
+    match result {
         Ok(matches) => Ok(matches),
         Err(err) => {
             use clap::error::{ContextKind, ContextValue, ErrorKind};
