@@ -210,6 +210,40 @@ fn write_temp(path: &Path, bytes: &[u8]) -> Result<(), CommitError> {
     Ok(())
 }
 
+/// Runs `work` on every output file and its temporary at once, one thread each, and returns
+/// each result in order; a thread that panicked counts as a failure of `stage` on its file.
+fn for_each_concurrently<F>(
+    files: &[OutputFile],
+    temps: &[(PathBuf, String)],
+    stage: Stage,
+    work: F,
+) -> Vec<Result<(), CommitError>>
+where
+    F: Fn(&OutputFile, &Path) -> Result<(), CommitError> + Sync,
+{
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = files
+            .iter()
+            .zip(temps)
+            .map(|(file, (path, _))| scope.spawn(move || work(file, path)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(temps)
+            .map(|(handle, (path, _))| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(CommitError {
+                        stage,
+                        path: path.clone(),
+                        source: std::io::Error::other("a worker thread failed"),
+                    })
+                })
+            })
+            .collect()
+    })
+}
+
 /// Publishes `files` into `dir` as described in the module documentation. On error, the
 /// files in `dir` are those of before the call (or, past the journal, those the next run's
 /// [`recover`] completes), and no temporary of this call remains unless deleting it failed.
@@ -232,25 +266,8 @@ pub fn commit(dir: &Path, files: &[OutputFile]) -> Result<Recovery, CommitError>
         .collect();
     // One thread per file: the work is mostly waiting for fsync, and concurrent fsyncs share
     // the file system's journal commits.
-    let written: Vec<Result<(), CommitError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .iter()
-            .zip(&temps)
-            .map(|(file, (path, _))| scope.spawn(move || write_temp(path, &file.bytes)))
-            .collect();
-        handles
-            .into_iter()
-            .zip(&temps)
-            .map(|(handle, (path, _))| {
-                handle.join().unwrap_or_else(|_| {
-                    Err(CommitError {
-                        stage: Stage::Write,
-                        path: path.clone(),
-                        source: std::io::Error::other("writer thread failed"),
-                    })
-                })
-            })
-            .collect()
+    let written = for_each_concurrently(files, &temps, Stage::Write, |file, path| {
+        write_temp(path, &file.bytes)
     });
     let cleanup = |temps: &[(PathBuf, String)]| {
         for (path, _) in temps {
@@ -298,27 +315,8 @@ pub fn commit(dir: &Path, files: &[OutputFile]) -> Result<Recovery, CommitError>
     // Past the journal, a failure leaves the rest to the next run's recovery, so the renames
     // may happen in any order: they run at once, one thread each, because on ext4 replacing a
     // file waits for a journal commit and concurrent renames share one.
-    let renamed: Vec<Result<(), CommitError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .iter()
-            .zip(&temps)
-            .map(|(file, (path, _))| {
-                scope.spawn(move || {
-                    std::fs::rename(path, dir.join(file.name)).map_err(fail(Stage::Publish, path))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .zip(&temps)
-            .map(|(handle, (path, _))| {
-                handle.join().unwrap_or_else(|_| {
-                    Err(fail(Stage::Publish, path)(std::io::Error::other(
-                        "the renaming thread panicked",
-                    )))
-                })
-            })
-            .collect()
+    let renamed = for_each_concurrently(files, &temps, Stage::Publish, |file, path| {
+        std::fs::rename(path, dir.join(file.name)).map_err(fail(Stage::Publish, path))
     });
     for result in renamed {
         result?;
