@@ -2,6 +2,8 @@
 
 use std::ffi::OsString;
 
+use clap::{Arg, ArgAction, Command};
+
 /// The kmod release whose behaviour rkmod follows.
 pub const KMOD_COMPAT_VERSION: &str = "34";
 
@@ -114,4 +116,28 @@ fn typed_short(command: &clap::Command, args: &[OsString], arg: &str) -> bool {
         }
     }
     false
+}
+
+/// A `-X`/`--NAME` switch: set when given, with no value.
+pub fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
+    Arg::new(name)
+        .short(short)
+        .long(name)
+        .action(ArgAction::SetTrue)
+        .help(help)
+}
+
+/// The `-s`/`--syslog`, `-v`/`--verbose` and `-V`/`--version` options that insmod, rmmod and
+/// lsmod share, worded as kmod words them.
+pub fn logging_and_version_args(command: Command) -> Command {
+    command
+        .arg(flag("syslog", 's', "print to syslog, not stderr"))
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(ArgAction::Count)
+                .help("enables more messages"),
+        )
+        .arg(flag("version", 'V', "show version"))
 }

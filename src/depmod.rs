@@ -18,6 +18,7 @@ use kmodcore::depmod::{
     self as engine, Diagnostic, Fatal, KernelSymbolSource, Level, LinkOptions, Settings,
 };
 
+use crate::cli::flag;
 use crate::report;
 
 const TOOL: &str = "depmod";
@@ -123,14 +124,6 @@ pub fn command() -> Command {
                 .action(ArgAction::Append)
                 .help("Kernel version, then (optionally) the only module files to index"),
         )
-}
-
-fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
-    Arg::new(name)
-        .short(short)
-        .long(name)
-        .action(ArgAction::SetTrue)
-        .help(help)
 }
 
 fn value(name: &'static str, short: char, value_name: &'static str, help: &'static str) -> Arg {

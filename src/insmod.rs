@@ -30,7 +30,7 @@ pub const DIFFERENCES: &[&str] = &[
 
 /// insmod's command-line definition.
 pub fn command() -> Command {
-    Command::new(TOOL)
+    let command = Command::new(TOOL)
         .about("Insert a module into the Linux kernel")
         .override_usage("insmod [options] filename [module options]")
         .disable_version_flag(true)
@@ -53,28 +53,8 @@ pub fn command() -> Command {
                 .long("force-vermagic")
                 .action(ArgAction::SetTrue)
                 .help("Ignore module's version magic"),
-        )
-        .arg(
-            Arg::new("syslog")
-                .short('s')
-                .long("syslog")
-                .action(ArgAction::SetTrue)
-                .help("print to syslog, not stderr"),
-        )
-        .arg(
-            Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(ArgAction::Count)
-                .help("enables more messages"),
-        )
-        .arg(
-            Arg::new("version")
-                .short('V')
-                .long("version")
-                .action(ArgAction::SetTrue)
-                .help("show version"),
-        )
+        );
+    crate::cli::logging_and_version_args(command)
         .arg(
             Arg::new("filename")
                 .value_name("FILENAME")

@@ -30,38 +30,17 @@ pub const DIFFERENCES: &[&str] = &[
 
 /// lsmod's command-line definition; `name` is `lsmod`, or `list` for `kmod list`.
 pub fn command_named(name: &'static str) -> Command {
-    Command::new(name)
+    let command = Command::new(name)
         .about("Show the status of modules in the Linux kernel")
         .override_usage(format!("{name} [options]"))
         .disable_version_flag(true)
-        .infer_long_args(true)
-        .arg(
-            Arg::new("syslog")
-                .short('s')
-                .long("syslog")
-                .action(ArgAction::SetTrue)
-                .help("print to syslog, not stderr"),
-        )
-        .arg(
-            Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(ArgAction::Count)
-                .help("enables more messages"),
-        )
-        .arg(
-            Arg::new("version")
-                .short('V')
-                .long("version")
-                .action(ArgAction::SetTrue)
-                .help("show version"),
-        )
-        .arg(
-            Arg::new("extra")
-                .value_parser(clap::value_parser!(OsString))
-                .action(ArgAction::Append)
-                .hide(true),
-        )
+        .infer_long_args(true);
+    crate::cli::logging_and_version_args(command).arg(
+        Arg::new("extra")
+            .value_parser(clap::value_parser!(OsString))
+            .action(ArgAction::Append)
+            .hide(true),
+    )
 }
 
 /// lsmod's command-line definition.

@@ -21,6 +21,7 @@ use kmodcore::moddir::ModuleDir;
 use kmodcore::modname;
 use kmodcore::module::info::{read_module_info, InfoEntry};
 
+use crate::cli::flag;
 use crate::report;
 
 const TOOL: &str = "modinfo";
@@ -93,14 +94,6 @@ pub fn command() -> Command {
                 .action(ArgAction::Append)
                 .help("Module files, names or aliases"),
         )
-}
-
-fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
-    Arg::new(name)
-        .short(short)
-        .long(name)
-        .action(ArgAction::SetTrue)
-        .help(help)
 }
 
 /// modinfo's options as plain data.

@@ -32,7 +32,7 @@ pub const DIFFERENCES: &[&str] = &[
 
 /// rmmod's command-line definition.
 pub fn command() -> Command {
-    Command::new(TOOL)
+    let command = Command::new(TOOL)
         .about("Remove a module from the Linux kernel")
         .override_usage("rmmod [options] modulename ...")
         .disable_version_flag(true)
@@ -43,35 +43,14 @@ pub fn command() -> Command {
                 .long("force")
                 .action(ArgAction::SetTrue)
                 .help("DANGEROUS: forces a module unload and may crash your machine"),
-        )
-        .arg(
-            Arg::new("syslog")
-                .short('s')
-                .long("syslog")
-                .action(ArgAction::SetTrue)
-                .help("print to syslog, not stderr"),
-        )
-        .arg(
-            Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(ArgAction::Count)
-                .help("enables more messages"),
-        )
-        .arg(
-            Arg::new("version")
-                .short('V')
-                .long("version")
-                .action(ArgAction::SetTrue)
-                .help("show version"),
-        )
-        .arg(
-            Arg::new("modules")
-                .value_name("MODULE")
-                .value_parser(clap::value_parser!(OsString))
-                .action(ArgAction::Append)
-                .help("Module names, or module files"),
-        )
+        );
+    crate::cli::logging_and_version_args(command).arg(
+        Arg::new("modules")
+            .value_name("MODULE")
+            .value_parser(clap::value_parser!(OsString))
+            .action(ArgAction::Append)
+            .help("Module names, or module files"),
+    )
 }
 
 /// rmmod's options as plain data.
