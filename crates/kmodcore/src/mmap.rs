@@ -30,17 +30,18 @@ impl FileBytes {
     /// `len` is the size the caller got from `fstat`; it decides between mapping and reading.
     pub fn from_file(file: &File, len: u64) -> std::io::Result<FileBytes> {
         if len >= MAP_THRESHOLD {
-            // SAFETY: the mapping is read-only and private. A concurrent writer can change the
-            // bytes we see, but every reader of FileBytes checks all offsets it derives from
-            // them, so the worst outcome is a parse error. See the module documentation.
-            if let Ok(map) = unsafe { memmap2::MmapOptions::new().map(file) } {
-                return Ok(FileBytes::Mapped(map));
+            if let Ok(map_len) = usize::try_from(len) {
+                // SAFETY: the mapping is read-only and private. A concurrent writer can change
+                // the bytes we see, but every reader of FileBytes checks all offsets it derives
+                // from them, so the worst outcome is a parse error. See the module
+                // documentation. The length is the caller's fstat, so memmap2 need not ask
+                // again.
+                if let Ok(map) = unsafe { memmap2::MmapOptions::new().len(map_len).map(file) } {
+                    return Ok(FileBytes::Mapped(map));
+                }
             }
         }
-        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 30));
-        let mut reader = file;
-        reader.read_to_end(&mut buf)?;
-        Ok(FileBytes::Owned(buf))
+        read_sized(file, len).map(FileBytes::Owned)
     }
 
     /// Opens `path` and maps or reads it whole.
@@ -49,6 +50,32 @@ impl FileBytes {
         let len = file.metadata()?.len();
         FileBytes::from_file(&file, len)
     }
+}
+
+/// Reads a whole file whose size the caller has from `fstat`, in as few `read` calls as the
+/// kernel allows: one for the bytes and one to see the end, where `read_to_end` would also
+/// ask for the size and position again. A file that grew since is read to its new end.
+pub fn read_sized(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
+    let expected = usize::try_from(len).unwrap_or(0).min(1 << 30);
+    let mut buf = vec![0u8; expected.saturating_add(1)];
+    let mut filled = 0;
+    let mut reader = file;
+    loop {
+        if filled == buf.len() {
+            // Larger than the size we were told: finish with the growing reader.
+            reader.read_to_end(&mut buf)?;
+            return Ok(buf);
+        }
+        let spare = buf.get_mut(filled..).unwrap_or_default();
+        match reader.read(spare) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
 }
 
 impl Deref for FileBytes {

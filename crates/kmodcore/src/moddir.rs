@@ -35,12 +35,12 @@ type Snapshot = (
 /// but is corrupt.
 fn open_index_file(path: &Path) -> Result<OpenedIndex> {
     use std::os::unix::fs::MetadataExt;
-    let (file, len) = match crate::module::open_regular_file(path) {
+    let (file, meta) = match crate::module::open_regular_file_with_metadata(path) {
         Ok(opened) => opened,
         Err(Error::Io { .. }) | Err(Error::NotRegularFile { .. }) => return Ok((None, None)),
         Err(other) => return Err(other),
     };
-    let id = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+    let (len, id) = (meta.len(), Some((meta.dev(), meta.ino())));
     if len == 0 {
         return Ok((None, id));
     }

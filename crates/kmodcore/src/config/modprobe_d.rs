@@ -39,12 +39,16 @@
 //! blank stays glued to the first word, so `softdep m  pre: a` (two blanks after the module)
 //! reads a word ` pre:`, which is neither marker, and the softdep ends up empty.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use super::warning::{ConfigWarning, WarningKind};
 use super::{Alias, Config, ModCommand, ModOptions, SoftDep, WeakDep};
 
 /// Splits a file into logical lines, each with the number of its last physical line.
+///
+/// A line without a backslash is handed out as a slice of the file; only lines that join or
+/// unescape bytes are copied.
 pub(crate) struct LogicalLines<'a> {
     rest: &'a [u8],
     line: u32,
@@ -58,33 +62,29 @@ impl<'a> LogicalLines<'a> {
             line: 0,
         }
     }
-}
 
-impl Iterator for LogicalLines<'_> {
-    type Item = (u32, Vec<u8>);
-
-    fn next(&mut self) -> Option<(u32, Vec<u8>)> {
+    /// The rest of a line that has a backslash at `at`, joined and unescaped into a copy;
+    /// `self.rest` is left after the line. Returns the line and its number of physical lines,
+    /// or `None` when the data ended before the line had a byte (kmod's reader then has no
+    /// line: `\` + newline at the very end adds nothing).
+    fn copy_escaped(&mut self, mut at: usize) -> Option<(Vec<u8>, u32)> {
         let mut text = Vec::new();
         let mut physical: u32 = 0;
         let mut rest = self.rest;
         loop {
-            // Copy up to the next newline or backslash in one piece: most lines have neither
-            // escapes nor continuations, and byte-by-byte copying was most of the parse.
-            let Some(at) = rest.iter().position(|&b| b == b'\n' || b == b'\\') else {
-                text.extend_from_slice(rest);
-                rest = &[];
-                if text.is_empty() {
-                    self.rest = rest;
-                    return None;
-                }
-                physical = physical.saturating_add(1);
-                break;
-            };
             text.extend_from_slice(rest.get(..at).unwrap_or_default());
             if rest.get(at) == Some(&b'\n') {
                 physical = physical.saturating_add(1);
                 rest = rest.get(at + 1..).unwrap_or_default();
                 break;
+            }
+            if at >= rest.len() {
+                // The end of the data: a line that has bytes counts as one more physical line.
+                self.rest = &[];
+                if text.is_empty() {
+                    return None;
+                }
+                return Some((text, physical.saturating_add(1)));
             }
             // A backslash: a continuation before a newline, else it escapes the next byte; at
             // the end of the data it is dropped.
@@ -94,11 +94,36 @@ impl Iterator for LogicalLines<'_> {
                 None => {}
             }
             rest = rest.get(at + 2..).unwrap_or_default();
+            at = memchr::memchr2(b'\n', b'\\', rest).unwrap_or(rest.len());
         }
         self.rest = rest;
+        Some((text, physical))
+    }
+}
+
+impl<'a> Iterator for LogicalLines<'a> {
+    type Item = (u32, Cow<'a, [u8]>);
+
+    fn next(&mut self) -> Option<(u32, Cow<'a, [u8]>)> {
+        let rest = self.rest;
+        if rest.is_empty() {
+            return None;
+        }
+        let at = memchr::memchr2(b'\n', b'\\', rest).unwrap_or(rest.len());
+        let (mut text, physical) = if rest.get(at) == Some(&b'\\') {
+            let (text, physical) = self.copy_escaped(at)?;
+            (Cow::Owned(text), physical)
+        } else {
+            // Most lines: no escapes, no continuation, borrowed as they are.
+            self.rest = rest.get(at + 1..).unwrap_or_default();
+            (Cow::Borrowed(rest.get(..at).unwrap_or_default()), 1)
+        };
         self.line = self.line.saturating_add(physical);
-        if let Some(nul) = text.iter().position(|&b| b == 0) {
-            text.truncate(nul);
+        if let Some(nul) = memchr::memchr(0, &text) {
+            match &mut text {
+                Cow::Borrowed(line) => *line = line.get(..nul).unwrap_or_default(),
+                Cow::Owned(line) => line.truncate(nul),
+            }
         }
         Some((self.line, text))
     }
@@ -338,7 +363,9 @@ mod tests {
     use std::path::PathBuf;
 
     fn lines(data: &[u8]) -> Vec<(u32, Vec<u8>)> {
-        LogicalLines::new(data).collect()
+        LogicalLines::new(data)
+            .map(|(n, line)| (n, line.into_owned()))
+            .collect()
     }
 
     fn parse_str(text: &[u8]) -> (Config, Vec<ConfigWarning>) {

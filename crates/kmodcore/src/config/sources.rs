@@ -213,13 +213,10 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
 /// as it hangs kmod); a read error keeps what was read before it, as kmod's reader stops at an
 /// error.
 fn read_capped(path: &Path) -> Option<Vec<u8>> {
-    let (file, _) = crate::module::open_regular_file(path).ok()?;
+    let (file, len) = crate::module::open_regular_file(path).ok()?;
     // The size as a hint, so that a small file is read in one call rather than in doubling
     // chunks (`take` hides the size from `read_to_end`).
-    let hint = file
-        .metadata()
-        .map_or(0, |m| m.len())
-        .min(MAX_CONFIG_FILE_SIZE);
+    let hint = len.min(MAX_CONFIG_FILE_SIZE);
     let mut contents = Vec::with_capacity(usize::try_from(hint).unwrap_or(0).saturating_add(1));
     let _ = file.take(MAX_CONFIG_FILE_SIZE).read_to_end(&mut contents);
     Some(contents)

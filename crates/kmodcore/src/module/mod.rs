@@ -53,6 +53,13 @@ pub struct ModuleFile {
 /// Opens `path` for reading without blocking (a FIFO must not hang the open) and checks that
 /// it is a regular file. Returns the file and its size.
 pub fn open_regular_file(path: &Path) -> Result<(File, u64)> {
+    let (file, meta) = open_regular_file_with_metadata(path)?;
+    Ok((file, meta.len()))
+}
+
+/// [`open_regular_file`], returning the file's whole `fstat` rather than its size (for callers
+/// that also want its device and inode).
+pub fn open_regular_file_with_metadata(path: &Path) -> Result<(File, std::fs::Metadata)> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
@@ -66,7 +73,7 @@ pub fn open_regular_file(path: &Path) -> Result<(File, u64)> {
             directory: ft.is_dir(),
         });
     }
-    Ok((file, meta.len()))
+    Ok((file, meta))
 }
 
 impl ModuleFile {
