@@ -14,6 +14,7 @@ KMOD_BIN_DIR.
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,13 +50,47 @@ def rkmod(tool, binary=RKMOD):
     return PREFIX + [str(binary), tool]
 
 
+# Each run is started with posix_spawn and reaped with waitpid, stdout and stderr on /dev/null:
+# the least a harness can add to a run (subprocess.run also closes every descriptor in the
+# child and sets up a pipe for exec errors, about 0.2 ms here, the same for both tools, which
+# pulls the ratios of millisecond runs towards 1).
+DEVNULL = os.open(os.devnull, os.O_WRONLY)
+SPAWN_FILES = [(os.POSIX_SPAWN_DUP2, DEVNULL, 1), (os.POSIX_SPAWN_DUP2, DEVNULL, 2)]
+
+
 def timed(cmd, expect_ok=True):
+    program = cmd[0] if "/" in cmd[0] else shutil.which(cmd[0])
     start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = os.posix_spawn(program, cmd, os.environ, file_actions=SPAWN_FILES)
+    _, status = os.waitpid(pid, 0)
     elapsed = time.perf_counter() - start
-    if expect_ok and proc.returncode != 0:
-        sys.exit(f"bench: command failed ({proc.returncode}): {' '.join(cmd[:6])} ...")
+    code = os.waitstatus_to_exitcode(status)
+    if expect_ok and code != 0:
+        sys.exit(f"bench: command failed ({code}): {' '.join(cmd[:6])} ...")
     return elapsed
+
+
+def settle_page_cache(programs):
+    """Drops the page cache of each program and of the shared libraries it loads, so that both
+    tools' code is read back from disk the same way, as after a boot. How a file came into the
+    cache matters: a binary just written by the linker sits in small pages, a copied or
+    installed one in large ones, and a run of a millisecond is mostly page faults on its code."""
+    files = set()
+    for program in programs:
+        path = program if "/" in program else shutil.which(program)
+        files.add(os.path.realpath(path))
+        ldd = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
+        for line in ldd.splitlines():
+            for word in line.split():
+                if word.startswith("/"):
+                    files.add(os.path.realpath(word))
+    for path in sorted(files):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
 
 
 def row(label, theirs, ours_by_variant, goal=None):
@@ -76,12 +111,13 @@ def row(label, theirs, ours_by_variant, goal=None):
 
 
 def compare(label, tool, args, rounds, repeat=1, goal=None):
-    """Times `tool args` `repeat` times per round, alternating kmod and each rkmod variant."""
+    """Times `tool args` rounds x repeat times, alternating kmod and each rkmod variant run by
+    run (so that a slow spell of the machine falls on both), and compares the medians."""
     theirs, ours = [], [[] for _ in VARIANTS]
-    for _ in range(rounds):
-        theirs.append(sum(timed(kmod(tool) + args) for _ in range(repeat)) / repeat)
+    for _ in range(rounds * repeat):
+        theirs.append(timed(kmod(tool) + args))
         for binary, times in zip(VARIANTS, ours):
-            times.append(sum(timed(rkmod(tool, binary) + args) for _ in range(repeat)) / repeat)
+            times.append(timed(rkmod(tool, binary) + args))
     return row(label, theirs, ours, goal)
 
 
@@ -165,9 +201,8 @@ def main():
     if args.static:
         VARIANTS.append(RKMOD_STATIC)
         if not args.no_build:
-            env = dict(os.environ, RUSTFLAGS="-C target-feature=+crt-static")
-            subprocess.run(["cargo", "build", "--release", "--quiet", "--target", STATIC_TRIPLE],
-                           cwd=ROOT, env=env, check=True)
+            subprocess.run([str(ROOT / "scripts/build-static"), "--quiet"], cwd=ROOT, check=True)
+    settle_page_cache([kmod("modinfo")[-1], kmod("modprobe")[-1], kmod("depmod")[-1]] + [str(v) for v in VARIANTS])
     kmod_version = subprocess.run(kmod("modinfo") + ["--version"], capture_output=True, text=True).stdout.splitlines()[0]
     print("rkmod: " + ", ".join(str(v) for v in VARIANTS))
     print(f"kmod:  {KMOD_BIN_DIR} ({kmod_version})")

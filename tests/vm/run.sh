@@ -7,7 +7,7 @@
 #
 # Steps: install what is missing (qemu-system-x86, busybox-static, cpio, xz-utils,
 # linux-headers-6.1.0-47-amd64, kmod) with apt-get when root; fetch the kernels with
-# scripts/real-trees.sh; build the static rkmod (crt-static, gnu target); build the test
+# scripts/real-trees.sh; build the static rkmod (scripts/build-static); build the test
 # modules from testdata/modules; build one initramfs per kernel; boot each once, with every
 # scenario in that one boot.
 #
@@ -71,7 +71,7 @@ done
 
 # --- the static rkmod -------------------------------------------------------------------------
 say "building the static rkmod ($(elapsed))"
-RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release --target x86_64-unknown-linux-gnu
+scripts/build-static --quiet
 RKMOD=$TARGET/x86_64-unknown-linux-gnu/release/rkmod
 file "$RKMOD" | grep -q 'static' || { echo "vm: $RKMOD is not statically linked" >&2; exit 1; }
 size=$(stat -c %s "$RKMOD")
