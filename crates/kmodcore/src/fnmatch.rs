@@ -41,6 +41,18 @@ const CLASS_NAME_MAX: usize = 2048;
 /// assert!(!fnmatch(b"a?c", b"ac"));
 /// ```
 pub fn fnmatch(pattern: &[u8], text: &[u8]) -> bool {
+    // Most patterns in modprobe.d are plain names (`softdep ext4 ...`), tried against every
+    // module of a run. A pattern that starts with a plain byte needs the text to start with it,
+    // and without any special byte it matches only the same bytes.
+    let special = |b: u8| matches!(b, b'*' | b'?' | b'[' | b'\\' | 0);
+    if let Some(&first) = pattern.first() {
+        if !special(first) && text.first() != Some(&first) {
+            return false;
+        }
+    }
+    if !pattern.iter().any(|&b| special(b)) {
+        return until_nul(text) == pattern;
+    }
     let pattern = Bytes::new(pattern);
     let text = until_nul(text);
 

@@ -45,6 +45,15 @@ use std::path::Path;
 use super::warning::{ConfigWarning, WarningKind};
 use super::{Alias, Config, ModCommand, ModOptions, SoftDep, WeakDep};
 
+/// The first newline or backslash in `bytes`.
+///
+/// memchr's portable word-at-a-time search: its SIMD versions first ask the CPU what it
+/// supports (`cpuid`), once per process, and in a virtual machine that question alone costs
+/// more than scanning every configuration file of a modprobe run.
+fn line_break_or_escape(bytes: &[u8]) -> Option<usize> {
+    memchr::arch::all::memchr::Two::new(b'\n', b'\\').find(bytes)
+}
+
 /// Splits a file into logical lines, each with the number of its last physical line.
 ///
 /// A line without a backslash is handed out as a slice of the file; only lines that join or
@@ -94,7 +103,7 @@ impl<'a> LogicalLines<'a> {
                 None => {}
             }
             rest = rest.get(at + 2..).unwrap_or_default();
-            at = memchr::memchr2(b'\n', b'\\', rest).unwrap_or(rest.len());
+            at = line_break_or_escape(rest).unwrap_or(rest.len());
         }
         self.rest = rest;
         Some((text, physical))
@@ -109,7 +118,7 @@ impl<'a> Iterator for LogicalLines<'a> {
         if rest.is_empty() {
             return None;
         }
-        let at = memchr::memchr2(b'\n', b'\\', rest).unwrap_or(rest.len());
+        let at = line_break_or_escape(rest).unwrap_or(rest.len());
         let (mut text, physical) = if rest.get(at) == Some(&b'\\') {
             let (text, physical) = self.copy_escaped(at)?;
             (Cow::Owned(text), physical)
@@ -119,7 +128,7 @@ impl<'a> Iterator for LogicalLines<'a> {
             (Cow::Borrowed(rest.get(..at).unwrap_or_default()), 1)
         };
         self.line = self.line.saturating_add(physical);
-        if let Some(nul) = memchr::memchr(0, &text) {
+        if let Some(nul) = memchr::arch::all::memchr::One::new(0).find(&text) {
             match &mut text {
                 Cow::Borrowed(line) => *line = line.get(..nul).unwrap_or_default(),
                 Cow::Owned(line) => line.truncate(nul),
