@@ -29,13 +29,16 @@ type Snapshot = (
     Option<(u64, u64)>,
 );
 
-/// Opens an index file: `None` inside when it does not exist, cannot be opened or is empty
-/// (depmod writes an empty modules.builtin.bin and modules.builtin.alias.bin when
-/// modules.builtin is missing, and kmod reads them as no index); an error when it has bytes
-/// but is corrupt.
-fn open_index_file(path: &Path) -> Result<OpenedIndex> {
+/// Reads an opened index file (`opened` is the open of `path`): `None` inside when it does not
+/// exist, cannot be opened or is empty (depmod writes an empty modules.builtin.bin and
+/// modules.builtin.alias.bin when modules.builtin is missing, and kmod reads them as no
+/// index); an error when it has bytes but is corrupt.
+fn read_index_file(opened: std::io::Result<std::fs::File>, path: &Path) -> Result<OpenedIndex> {
     use std::os::unix::fs::MetadataExt;
-    let (file, meta) = match crate::module::open_regular_file_with_metadata(path) {
+    let Ok(file) = opened else {
+        return Ok((None, None));
+    };
+    let (file, meta) = match crate::module::check_regular_file(file, path) {
         Ok(opened) => opened,
         Err(Error::Io { .. }) | Err(Error::NotRegularFile { .. }) => return Ok((None, None)),
         Err(other) => return Err(other),
@@ -125,6 +128,11 @@ impl DepEntry {
 #[derive(Debug)]
 pub struct ModuleDir {
     dir: PathBuf,
+    /// The directory itself, opened once (`O_PATH`), so that its files are looked up by name
+    /// from it rather than by walking the whole path again for each index and each check (a
+    /// modprobe run opens five indexes and checks them again). `None` inside when it cannot
+    /// be opened; the full paths are used then.
+    handle: OnceLock<Option<std::os::fd::OwnedFd>>,
     indexes: [OnceLock<Option<Index<FileBytes>>>; 5],
     builtin_modinfo: OnceLock<Option<FileBytes>>,
 }
@@ -134,8 +142,58 @@ impl ModuleDir {
     pub fn new(dir: impl Into<PathBuf>) -> ModuleDir {
         ModuleDir {
             dir: dir.into(),
+            handle: OnceLock::new(),
             indexes: Default::default(),
             builtin_modinfo: OnceLock::new(),
+        }
+    }
+
+    /// The directory's handle, opened on first use.
+    fn handle(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use rustix::fs::{Mode, OFlags};
+        use std::os::fd::AsFd;
+        self.handle
+            .get_or_init(|| {
+                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+                rustix::fs::open(&self.dir, flags, Mode::empty()).ok()
+            })
+            .as_ref()
+            .map(|fd| fd.as_fd())
+    }
+
+    /// Opens the directory's file `name` for reading, without blocking (a FIFO must not hang
+    /// the open).
+    fn open_file(&self, name: &str) -> std::io::Result<std::fs::File> {
+        use rustix::fs::{Mode, OFlags};
+        match self.handle() {
+            Some(dir) => {
+                let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+                Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?.into())
+            }
+            None => {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(nix::libc::O_NONBLOCK)
+                    .open(self.dir.join(name))
+            }
+        }
+    }
+
+    /// The device and inode of the directory's file `name` (symlinks followed), if it exists.
+    fn file_id(&self, name: &str) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        match self.handle() {
+            Some(dir) => {
+                let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::empty()).ok()?;
+                let dev =
+                    rustix::fs::makedev(rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+                Some((dev, st.st_ino))
+            }
+            None => {
+                let meta = std::fs::metadata(self.dir.join(name)).ok()?;
+                Some((meta.dev(), meta.ino()))
+            }
         }
     }
 
@@ -173,7 +231,7 @@ impl ModuleDir {
         if let Some(index) = slot.get() {
             return Ok(index.as_ref());
         }
-        let opened = open_index_file(&self.index_path(kind))?.0;
+        let opened = read_index_file(self.open_file(kind.file_name()), &self.index_path(kind))?.0;
         Ok(slot.get_or_init(|| opened).as_ref())
     }
 
@@ -210,17 +268,13 @@ impl ModuleDir {
     /// Opens each index afresh: the index (`Err` for a corrupt one, left for
     /// [`ModuleDir::index`] to report) and the device and inode of the file read.
     fn open_each(&self) -> Vec<Snapshot> {
-        use std::os::unix::fs::MetadataExt;
         IndexKind::ALL
             .into_iter()
             .map(|kind| {
-                let path = self.index_path(kind);
-                match open_index_file(&path) {
+                let name = kind.file_name();
+                match read_index_file(self.open_file(name), &self.index_path(kind)) {
                     Ok((index, id)) => (Ok(index), id),
-                    Err(_) => (
-                        Err(()),
-                        std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino())),
-                    ),
+                    Err(_) => (Err(()), self.file_id(name)),
                 }
             })
             .collect()
@@ -229,22 +283,16 @@ impl ModuleDir {
     /// Whether the indexes in `opened` are still the files at their paths and no publication
     /// is under way.
     fn one_generation(&self, opened: &[Snapshot]) -> bool {
-        use std::os::unix::fs::MetadataExt;
         let replaced = IndexKind::ALL
             .into_iter()
             .zip(opened)
-            .any(|(kind, (_, id))| {
-                let now = std::fs::metadata(self.index_path(kind))
-                    .ok()
-                    .map(|m| (m.dev(), m.ino()));
-                now != *id
-            });
+            .any(|(kind, (_, id))| self.file_id(kind.file_name()) != *id);
         !replaced && !self.publication_under_way()
     }
 
     /// A journal exists and a depmod holds the directory's lock.
     fn publication_under_way(&self) -> bool {
-        if !self.dir.join(crate::depmod::atomic::JOURNAL).exists() {
+        if self.file_id(crate::depmod::atomic::JOURNAL).is_none() {
             return false;
         }
         let Ok(handle) = std::fs::File::open(&self.dir) else {
@@ -319,8 +367,9 @@ impl ModuleDir {
         let path = self.dir.join("modules.builtin.modinfo");
         // Opened without blocking: a FIFO in its place must not hang the run.
         let bytes = self.builtin_modinfo.get_or_init(|| {
-            let (file, len) = crate::module::open_regular_file(&path).ok()?;
-            FileBytes::from_file(&file, len).ok()
+            let file = self.open_file("modules.builtin.modinfo").ok()?;
+            let (file, meta) = crate::module::check_regular_file(file, &path).ok()?;
+            FileBytes::from_file(&file, meta.len()).ok()
         });
         match bytes {
             None => Ok(None),

@@ -185,6 +185,9 @@ impl<'a> Words<'a> {
 /// `[...]`. On an unmatched `]` or an unclosed `[` it fails, returning the name as kmod would
 /// have left it: converted up to the fault, untouched after.
 pub(crate) fn underscores(name: &[u8]) -> Result<Vec<u8>, Vec<u8>> {
+    if !name.iter().any(|&b| matches!(b, b'-' | b'[' | b']')) {
+        return Ok(name.to_vec());
+    }
     let mut out = Vec::with_capacity(name.len());
     let mut i = 0;
     while let Some(&b) = name.get(i) {
@@ -222,23 +225,37 @@ pub(crate) fn is_c_space(b: u8) -> bool {
 /// Splits a softdep/weakdep argument list into words at `isspace` runs, with kmod's quirk of
 /// keeping a single leading blank attached to the first word.
 pub(crate) fn dep_words(rest: &[u8]) -> Vec<&[u8]> {
-    let mut words = Vec::new();
-    let mut start: Option<usize> = None;
-    for (i, &b) in rest.iter().enumerate() {
-        if is_c_space(b) {
-            if let Some(s) = start.take() {
-                words.extend(rest.get(s..i));
-            }
-        } else if start.is_none() {
-            // kmod's scanner does not move past one lone leading blank.
-            let glued = i == 1 && rest.first().is_some_and(|&c| is_c_space(c));
-            start = Some(if glued { 0 } else { i });
-        }
+    DepWords { rest, pos: 0 }.collect()
+}
+
+/// The words of [`dep_words`], one at a time.
+struct DepWords<'a> {
+    rest: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for DepWords<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let tail = self.rest.get(self.pos..).unwrap_or_default();
+        let Some(skipped) = tail.iter().position(|&b| !is_c_space(b)) else {
+            self.pos = self.rest.len();
+            return None;
+        };
+        let from = self.pos + skipped;
+        // kmod's scanner does not move past one lone leading blank.
+        let start = if self.pos == 0 && from == 1 { 0 } else { from };
+        let word_len = self
+            .rest
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .position(|&b| is_c_space(b));
+        let end = word_len.map_or(self.rest.len(), |len| from + len);
+        self.pos = end;
+        self.rest.get(start..end)
     }
-    if let Some(s) = start {
-        words.extend(rest.get(s..));
-    }
-    words
 }
 
 fn parse_softdep(module: Vec<u8>, rest: &[u8]) -> SoftDep {
@@ -253,7 +270,7 @@ fn parse_softdep(module: Vec<u8>, rest: &[u8]) -> SoftDep {
         pre: Vec::new(),
         post: Vec::new(),
     };
-    for word in dep_words(rest) {
+    for word in (DepWords { rest, pos: 0 }) {
         match word {
             b"pre:" => list = List::Pre,
             b"post:" => list = List::Post,
@@ -671,6 +688,50 @@ mod tests {
     fn names_are_not_cut_at_dots() {
         let (c, _) = parse_str(b"options foo.bar-x a=1\n");
         assert_eq!(c.options[0].module, b"foo.bar_x");
+    }
+
+    /// kmod's scanner, one byte at a time: the definition [`dep_words`] must keep.
+    fn dep_words_byte_by_byte(rest: &[u8]) -> Vec<&[u8]> {
+        let mut words = Vec::new();
+        let mut start: Option<usize> = None;
+        for (i, &b) in rest.iter().enumerate() {
+            if is_c_space(b) {
+                if let Some(s) = start.take() {
+                    words.push(&rest[s..i]);
+                }
+            } else if start.is_none() {
+                let glued = i == 1 && is_c_space(rest[0]);
+                start = Some(if glued { 0 } else { i });
+            }
+        }
+        if let Some(s) = start {
+            words.push(&rest[s..]);
+        }
+        words
+    }
+
+    #[test]
+    fn dep_words_match_the_byte_by_byte_definition() {
+        let alphabet = [b'a', b' ', b'\t', b'\n', b'p'];
+        let mut inputs: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut last = vec![Vec::new()];
+        for _ in 0..6 {
+            last = last
+                .iter()
+                .flat_map(|s: &Vec<u8>| {
+                    alphabet.iter().map(move |&b| {
+                        let mut t = s.clone();
+                        t.push(b);
+                        t
+                    })
+                })
+                .collect();
+            inputs.extend(last.iter().cloned());
+        }
+        assert!(inputs.len() > 19_000);
+        for input in &inputs {
+            assert_eq!(dep_words(input), dep_words_byte_by_byte(input), "{input:?}");
+        }
     }
 
     #[test]

@@ -65,6 +65,12 @@ pub fn open_regular_file_with_metadata(path: &Path) -> Result<(File, std::fs::Me
         .custom_flags(nix::libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
+    check_regular_file(file, path)
+}
+
+/// Checks that `file` (opened from `path`, which names it in errors) is a regular file, and
+/// returns it with its `fstat`.
+pub fn check_regular_file(file: File, path: &Path) -> Result<(File, std::fs::Metadata)> {
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     let ft = meta.file_type();
     if !ft.is_file() || ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
