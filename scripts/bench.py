@@ -14,6 +14,7 @@ KMOD_BIN_DIR.
 
 import argparse
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -49,6 +50,9 @@ def kmod(tool):
 def rkmod(tool, binary=RKMOD):
     return PREFIX + [str(binary), tool]
 
+
+# The order of the tools in each round of compare(), shuffled with a fixed seed.
+ORDER = random.Random(1)
 
 # Each run is started with posix_spawn and reaped with waitpid, stdout and stderr on /dev/null:
 # the least a harness can add to a run (subprocess.run also closes every descriptor in the
@@ -112,12 +116,16 @@ def row(label, theirs, ours_by_variant, goal=None):
 
 def compare(label, tool, args, rounds, repeat=1, goal=None):
     """Times `tool args` rounds x repeat times, alternating kmod and each rkmod variant run by
-    run (so that a slow spell of the machine falls on both), and compares the medians."""
+    run (so that a slow spell of the machine falls on all), and compares the medians."""
     theirs, ours = [], [[] for _ in VARIANTS]
+    runs = [(kmod(tool) + args, theirs)]
+    runs += [(rkmod(tool, binary) + args, times) for binary, times in zip(VARIANTS, ours)]
     for _ in range(rounds * repeat):
-        theirs.append(timed(kmod(tool) + args))
-        for binary, times in zip(VARIANTS, ours):
-            times.append(timed(rkmod(tool, binary) + args))
+        # In a new order each time: what ran just before (and is still in the caches) is then
+        # the same for every tool on average.
+        ORDER.shuffle(runs)
+        for cmd, times in runs:
+            times.append(timed(cmd))
     return row(label, theirs, ours, goal)
 
 
