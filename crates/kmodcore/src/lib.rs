@@ -26,6 +26,7 @@ pub mod error;
 pub mod fnmatch;
 pub mod index;
 pub mod kernel;
+mod lines;
 pub mod lookup;
 pub mod mmap;
 pub mod moddir;

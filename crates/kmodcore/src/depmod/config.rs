@@ -43,6 +43,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::{ere, Diagnostic};
+use crate::lines::LogicalLines;
 
 /// The configuration directories read when `-C` is not given, highest precedence first.
 pub const DEFAULT_CONFIG_DIRS: [&str; 5] = [
@@ -134,8 +135,7 @@ impl DepmodConfig {
         kernel_version: &[u8],
         diagnostics: &mut Vec<Diagnostic>,
     ) {
-        let mut lines = LogicalLines::new(contents);
-        while let Some((line, number)) = lines.next_line() {
+        for (number, line) in LogicalLines::new(contents) {
             if line.is_empty() || line.first() == Some(&b'#') {
                 continue;
             }
@@ -362,54 +362,6 @@ fn list_files(path: &Path, files: &mut Vec<(Vec<u8>, PathBuf)>, diagnostics: &mu
     }
 }
 
-/// Lines joined by kmod's `\`-newline continuation, with their (last physical) line numbers.
-struct LogicalLines<'a> {
-    rest: &'a [u8],
-    number: u32,
-}
-
-impl<'a> LogicalLines<'a> {
-    fn new(contents: &'a [u8]) -> LogicalLines<'a> {
-        LogicalLines {
-            rest: contents,
-            number: 0,
-        }
-    }
-
-    /// The next logical line, or `None` at the end. Like kmod, a last line without a
-    /// newline still counts, but a last line that is empty after joining does not.
-    fn next_line(&mut self) -> Option<(Vec<u8>, u32)> {
-        let mut line = Vec::new();
-        let mut physical = 0u32;
-        let mut bytes = self.rest.iter();
-        loop {
-            match bytes.next() {
-                None => {
-                    if line.is_empty() {
-                        self.rest = &[];
-                        return None;
-                    }
-                    physical += 1;
-                    break;
-                }
-                Some(b'\n') => {
-                    physical += 1;
-                    break;
-                }
-                Some(b'\\') => match bytes.next() {
-                    Some(b'\n') => physical += 1,
-                    Some(&other) => line.push(other),
-                    None => {}
-                },
-                Some(&other) => line.push(other),
-            }
-        }
-        self.rest = bytes.as_slice();
-        self.number = self.number.saturating_add(physical);
-        Some((line, self.number))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,13 +410,15 @@ mod tests {
 
     #[test]
     fn backslash_drops_itself() {
+        let next_line =
+            |lines: &mut LogicalLines<'_>| lines.next().map(|(n, l)| (l.into_owned(), n));
         let mut lines = LogicalLines::new(b"a\\b\\\nc\n\nlast\\\n");
-        assert_eq!(lines.next_line(), Some((b"abc".to_vec(), 2)));
-        assert_eq!(lines.next_line(), Some((b"".to_vec(), 3)));
-        assert_eq!(lines.next_line(), Some((b"last".to_vec(), 5)));
-        assert_eq!(lines.next_line(), None);
+        assert_eq!(next_line(&mut lines), Some((b"abc".to_vec(), 2)));
+        assert_eq!(next_line(&mut lines), Some((b"".to_vec(), 3)));
+        assert_eq!(next_line(&mut lines), Some((b"last".to_vec(), 5)));
+        assert_eq!(next_line(&mut lines), None);
         let mut lines = LogicalLines::new(b"\\\n");
-        assert_eq!(lines.next_line(), None);
+        assert_eq!(next_line(&mut lines), None);
     }
 
     fn cand(path: &[u8]) -> Candidate<'_> {
