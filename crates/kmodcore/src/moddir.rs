@@ -170,13 +170,7 @@ impl ModuleDir {
                 let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
                 Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?.into())
             }
-            None => {
-                use std::os::unix::fs::OpenOptionsExt;
-                std::fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(nix::libc::O_NONBLOCK)
-                    .open(self.dir.join(name))
-            }
+            None => crate::module::open_nonblocking(&self.dir.join(name)),
         }
     }
 

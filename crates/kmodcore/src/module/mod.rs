@@ -53,19 +53,17 @@ pub struct ModuleFile {
 /// Opens `path` for reading without blocking (a FIFO must not hang the open) and checks that
 /// it is a regular file. Returns the file and its size.
 pub fn open_regular_file(path: &Path) -> Result<(File, u64)> {
-    let (file, meta) = open_regular_file_with_metadata(path)?;
+    let file = open_nonblocking(path).map_err(|e| Error::io(path, e))?;
+    let (file, meta) = check_regular_file(file, path)?;
     Ok((file, meta.len()))
 }
 
-/// [`open_regular_file`], returning the file's whole `fstat` rather than its size (for callers
-/// that also want its device and inode).
-pub fn open_regular_file_with_metadata(path: &Path) -> Result<(File, std::fs::Metadata)> {
-    let file = OpenOptions::new()
+/// Opens `path` for reading without blocking: a FIFO in a file's place must not hang the open.
+pub fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    check_regular_file(file, path)
 }
 
 /// Checks that `file` (opened from `path`, which names it in errors) is a regular file, and
