@@ -62,8 +62,13 @@ DEVNULL = os.open(os.devnull, os.O_WRONLY)
 SPAWN_FILES = [(os.POSIX_SPAWN_DUP2, DEVNULL, 1), (os.POSIX_SPAWN_DUP2, DEVNULL, 2)]
 
 
+def program_path(name):
+    """`name` as a path: as it is when it has a slash, else found on PATH (as `nice`)."""
+    return name if "/" in name else shutil.which(name)
+
+
 def timed(cmd, expect_ok=True):
-    program = cmd[0] if "/" in cmd[0] else shutil.which(cmd[0])
+    program = program_path(cmd[0])
     start = time.perf_counter()
     pid = os.posix_spawn(program, cmd, os.environ, file_actions=SPAWN_FILES)
     _, status = os.waitpid(pid, 0)
@@ -81,7 +86,7 @@ def settle_page_cache(programs):
     installed one in large ones, and a run of a millisecond is mostly page faults on its code."""
     files = set()
     for program in programs:
-        path = program if "/" in program else shutil.which(program)
+        path = program_path(program)
         files.add(os.path.realpath(path))
         ldd = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
         for line in ldd.splitlines():
