@@ -79,3 +79,13 @@ fn run() -> ! {
         }
     }
 }
+
+/// Static glibc's start-up asks for the program's own directory (`$ORIGIN`, for `dlopen`
+/// search paths) by reading /proc/self/exe. rkmod never loads shared objects, so it answers
+/// "unknown", as glibc itself does when /proc is not mounted.
+#[cfg(target_feature = "crt-static")]
+#[allow(unsafe_code)]
+#[no_mangle]
+extern "C" fn _dl_get_origin() -> *const std::ffi::c_char {
+    usize::MAX as *const std::ffi::c_char
+}
