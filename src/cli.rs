@@ -127,6 +127,20 @@ pub fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
         .help(help)
 }
 
+/// `arg` made a switch whose every occurrence is recorded, with no default value.
+///
+/// clap gives `SetTrue` and `Count` switches a default value, and fills the defaults in at
+/// every parse: for modprobe's thirty switches that was a third of the work of a
+/// `modprobe --show-depends` run outside the kernel (a value parsed, stored and freed for
+/// each switch not given). A switch made here has no value unless given, and `indices_of`
+/// lists where it was (one index per occurrence, in command-line order, like every option's).
+pub fn occurrences(arg: Arg) -> Arg {
+    arg.action(ArgAction::Append)
+        .num_args(0)
+        .default_missing_value("")
+        .value_parser(clap::builder::ValueParser::os_string())
+}
+
 /// The `-s`/`--syslog`, `-v`/`--verbose` and `-V`/`--version` options that insmod, rmmod and
 /// lsmod share, worded as kmod words them.
 pub fn logging_and_version_args(command: Command) -> Command {

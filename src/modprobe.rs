@@ -68,10 +68,7 @@ pub const DIFFERENCES: &[&str] = &[
 /// modprobe's command-line definition.
 pub fn command() -> Command {
     let flag = |id: &'static str, short: Option<char>, long: &'static str, help: &'static str| {
-        let mut arg = Arg::new(id)
-            .long(long)
-            .action(ArgAction::SetTrue)
-            .help(help);
+        let mut arg = crate::cli::occurrences(Arg::new(id).long(long).help(help));
         if let Some(short) = short {
             arg = arg.short(short);
         }
@@ -107,14 +104,13 @@ pub fn command() -> Command {
         .arg(flag("remove-dependencies", None, "remove-dependencies", "Deprecated: use --remove-holders").hide(true))
         .arg(value("wait", 'w', "wait", "MSEC", "With -r, keep trying for up to MSEC while the module is in use"))
         .arg(flag("first-time", None, "first-time", "Fail if the module is already inserted or removed"))
-        .arg(
+        .arg(crate::cli::occurrences(
             Arg::new("ignore-install")
                 .short('i')
                 .long("ignore-install")
                 .visible_alias("ignore-remove")
-                .action(ArgAction::SetTrue)
                 .help("Ignore install and remove commands (and softdeps) of the named module"),
-        )
+        ))
         .arg(flag("use-blacklist", Some('b'), "use-blacklist", "Apply the blacklist to modules named directly too"))
         .arg(flag("force", Some('f'), "force", "Force insertion or removal (implies --force-modversion and --force-vermagic)"))
         .arg(flag("force-modversion", None, "force-modversion", "Ignore the module's symbol versions"))
@@ -133,8 +129,8 @@ pub fn command() -> Command {
         .arg(value("dirname", 'd', "dirname", "DIR", "Use DIR as the file system root for /lib/modules"))
         .arg(value("set-version", 'S', "set-version", "VERSION", "Use VERSION instead of $(uname -r)"))
         .arg(flag("syslog", Some('s'), "syslog", "Print messages to syslog instead of stderr"))
-        .arg(Arg::new("quiet").short('q').long("quiet").action(ArgAction::Count).help("Print no messages"))
-        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::Count).help("Print more messages"))
+        .arg(flag("quiet", Some('q'), "quiet", "Print no messages"))
+        .arg(flag("verbose", Some('v'), "verbose", "Print more messages"))
         .arg(flag("version", Some('V'), "version", "Show the version"))
         .arg(
             Arg::new("args")
@@ -338,14 +334,32 @@ fn parse_wait(text: &[u8]) -> Option<u64> {
     })
 }
 
+/// The highest index clap gives any option or argument of `args` (the program name, then the
+/// words of MODPROBE_OPTIONS), parsed on their own: everything after them on the full command
+/// line has a higher one. 0 when they do not parse alone (a last option whose value is the
+/// first word of the command line): then every option counts as the command line's, as all
+/// do in kmod.
+fn last_index(args: Vec<OsString>) -> usize {
+    let mut command = command();
+    let Ok(matches) = command.try_get_matches_from_mut(args) else {
+        return 0;
+    };
+    command
+        .get_arguments()
+        .filter_map(|arg| matches.indices_of(arg.get_id().as_str()))
+        .flatten()
+        .max()
+        .unwrap_or(0)
+}
+
 /// What parsing decided: go on with these options, or exit now with this code.
 enum Parsed {
     Run(Box<Options>),
     Exit(i32),
 }
 
-fn parse(argv: Vec<OsString>) -> Parsed {
-    let env = std::env::var_os(MODPROBE_OPTIONS);
+/// Parses `argv` with the words of `env` (MODPROBE_OPTIONS) in front of its arguments.
+fn parse(argv: Vec<OsString>, env: Option<OsString>) -> Parsed {
     let from_env = env
         .as_ref()
         .map(|v| split_env_options(v.as_bytes()))
@@ -359,11 +373,15 @@ fn parse(argv: Vec<OsString>) -> Parsed {
     args.push(rest.next().unwrap_or_else(|| OsString::from(TOOL)));
     args.extend(from_env);
     args.extend(rest);
+    let from_env_only = (env_count > 0).then(|| args[..=env_count].to_vec());
 
     let matches = match crate::cli::parse(command(), TOOL, args) {
         Ok(m) => m,
         Err(code) => return Parsed::Exit(code),
     };
+    // An option whose index is past this one came from the command line, not from
+    // MODPROBE_OPTIONS (whose words come first).
+    let env_end = from_env_only.map_or(0, last_index);
     let mut o = Options {
         verbose: DEFAULT_VERBOSE,
         log_level: LOG_CRIT,
@@ -394,18 +412,10 @@ fn parse(argv: Vec<OsString>) -> Parsed {
         "dry-run",
         "show",
         "syslog",
+        "quiet",
+        "verbose",
         "version",
     ] {
-        if matches.get_flag(id) {
-            for index in matches.indices_of(id).into_iter().flatten() {
-                events.push((index, id, None));
-            }
-        }
-    }
-    for id in ["quiet", "verbose"] {
-        if matches.get_count(id) == 0 {
-            continue;
-        }
         for index in matches.indices_of(id).into_iter().flatten() {
             events.push((index, id, None));
         }
@@ -420,15 +430,13 @@ fn parse(argv: Vec<OsString>) -> Parsed {
         }
     }
     events.sort_by_key(|(index, _, _)| *index);
-    // An option's argument index tells whether it came from MODPROBE_OPTIONS (those sit
-    // right after the program name).
     let mut own = Vec::new();
     let mut remove = false;
     let mut show_config = false;
     let mut modversions = false;
     let mut exports = false;
     for (index, id, value) in events {
-        let from_cmdline = index > env_count;
+        let from_cmdline = index > env_end;
         match id {
             "all" => {
                 o.all = true;
@@ -671,7 +679,7 @@ pub fn print_config_warnings(warnings: &[ConfigWarning]) {
 
 /// Runs modprobe with `args` (argv, starting with the program name) and returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
-    let options = match parse(args) {
+    let options = match parse(args, std::env::var_os(MODPROBE_OPTIONS)) {
         Parsed::Run(o) => *o,
         Parsed::Exit(code) => return code,
     };
@@ -1200,6 +1208,35 @@ mod tests {
         assert_eq!(split("-C \"/a b\" -q"), ["-C", "/a b", "", "-q"]);
         assert_eq!(split("-C\"/a b\"x -q"), ["-C/a bx", "-q"]);
         assert_eq!(split("'-q'"), ["-q"]);
+    }
+
+    /// The options of a run's own command line (`-C`, `-q`, `-v`, `-s`) go on to nested runs
+    /// after what MODPROBE_OPTIONS held; the environment's own are not repeated, whether they
+    /// came alone, clustered (`-qs`), or as a value in the next word (`-C DIR`).
+    #[test]
+    fn nested_options_add_only_the_command_line_s_own() {
+        let nested = |env: Option<&str>, args: &[&str]| {
+            let argv = std::iter::once("modprobe").chain(args.iter().copied());
+            match parse(argv.map(OsString::from).collect(), env.map(OsString::from)) {
+                Parsed::Run(options) => options.nested_options.to_string_lossy().into_owned(),
+                Parsed::Exit(code) => panic!("exit {code} for {env:?} {args:?}"),
+            }
+        };
+        assert_eq!(nested(None, &["-q", "x"]), "-q");
+        assert_eq!(nested(Some("-b"), &["-C", "/c", "x"]), "-b -C /c");
+        assert_eq!(nested(Some("-qs"), &["-v", "x"]), "-qs -v");
+        assert_eq!(nested(Some("-vv -s"), &["x"]), "-vv -s");
+        assert_eq!(
+            nested(Some("-C /e -q"), &["-bv", "-C/c", "x"]),
+            "-C /e -q -v -C /c"
+        );
+        assert_eq!(
+            nested(Some("-n"), &["--quiet", "--syslog", "x"]),
+            "-n -q -s"
+        );
+        // A last option whose value is the command line's first word: as in kmod, the
+        // options then all count as the command line's.
+        assert_eq!(nested(Some("-q -C"), &["/c", "x"]), "-q -C -q -C /c");
     }
 
     #[test]
