@@ -143,46 +143,55 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
 
     for path in &sources.paths {
         let path = sources.resolve(path);
-        let Ok(meta) = fs::metadata(&path) else {
-            continue;
-        };
-        if !meta.is_dir() {
-            let bytes = path.as_os_str().as_bytes();
-            let base = match bytes.iter().rposition(|&b| b == b'/') {
-                Some(slash) => bytes.get(slash.saturating_add(1)..).unwrap_or_default(),
-                None => bytes,
-            };
-            files
-                .entry(base.to_vec())
-                .or_insert_with(|| (path.clone(), false));
-            continue;
-        }
-        let entries = match fs::read_dir(&path) {
+        // Opened as a directory first: one system call for the common case (a directory, or
+        // none at all) instead of a stat before the open.
+        let entries = match open_dir(&path) {
             Ok(entries) => entries,
-            Err(err) => {
-                warnings.push(ConfigWarning::new(
-                    Some(path.clone()),
-                    None,
-                    WarningKind::OpenDir {
-                        errno: err.raw_os_error().unwrap_or(5),
-                    },
-                ));
-                continue;
-            }
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(errno) => match fs::metadata(&path) {
+                Err(_) => continue,
+                Ok(meta) if !meta.is_dir() => {
+                    let bytes = path.as_os_str().as_bytes();
+                    let base = match bytes.iter().rposition(|&b| b == b'/') {
+                        Some(slash) => bytes.get(slash.saturating_add(1)..).unwrap_or_default(),
+                        None => bytes,
+                    };
+                    files
+                        .entry(base.to_vec())
+                        .or_insert_with(|| (path.clone(), false));
+                    continue;
+                }
+                Ok(_) => {
+                    warnings.push(ConfigWarning::new(
+                        Some(path.clone()),
+                        None,
+                        WarningKind::OpenDir {
+                            errno: errno.raw_os_error(),
+                        },
+                    ));
+                    continue;
+                }
+            },
         };
         // Directory order, as kmod's readdir loop: it decides the order of the warnings.
         for entry in entries {
             let Ok(entry) = entry else {
                 break;
             };
-            let name = entry.file_name();
-            let name = name.as_bytes();
+            let name = entry.file_name().to_bytes();
             if name.first() == Some(&b'.') || name.len() < 6 || !name.ends_with(b".conf") {
                 continue;
             }
             let full = join_bytes(&path, name);
             if full.as_os_str().len() < PATH_MAX {
-                match fs::metadata(&full) {
+                // The entry's type as the directory gives it saves a stat, except for a
+                // symlink (followed, as kmod's stat follows it) or a type not given.
+                let is_dir = match entry.file_type() {
+                    rustix::fs::FileType::RegularFile => Ok(false),
+                    rustix::fs::FileType::Directory => Ok(true),
+                    _ => fs::metadata(&full).map(|meta| meta.is_dir()),
+                };
+                match is_dir {
                     Err(_) => {
                         warnings.push(ConfigWarning::new(
                             Some(full),
@@ -191,7 +200,7 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
                         ));
                         continue;
                     }
-                    Ok(meta) if meta.is_dir() => {
+                    Ok(true) => {
                         warnings.push(ConfigWarning::new(
                             Some(full),
                             None,
@@ -199,13 +208,20 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
                         ));
                         continue;
                     }
-                    Ok(_) => {}
+                    Ok(false) => {}
                 }
             }
             files.entry(name.to_vec()).or_insert((full, true));
         }
     }
     files.into_values().collect()
+}
+
+/// The entries of the directory at `path`; `ENOTDIR` when it is something else.
+fn open_dir(path: &Path) -> rustix::io::Result<rustix::fs::Dir> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    rustix::fs::Dir::new(rustix::fs::open(path, flags, Mode::empty())?)
 }
 
 /// Reads a configuration file, up to [`MAX_CONFIG_FILE_SIZE`] bytes. `None` when it cannot be
