@@ -53,8 +53,10 @@ impl FileBytes {
 }
 
 /// Reads a whole file whose size the caller has from `fstat`, in as few `read` calls as the
-/// kernel allows: one for the bytes and one to see the end, where `read_to_end` would also
-/// ask for the size and position again. A file that grew since is read to its new end.
+/// kernel allows: usually one, where `read_to_end` would also ask for the size and position
+/// again and then read once more to see the end. A read that stops short once the told size
+/// is in is the end (nothing is ever returned short of that size while the file has more);
+/// a file that grew past the size is read to its new end.
 pub fn read_sized(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
     let expected = usize::try_from(len).unwrap_or(0).min(1 << 30);
     let mut buf = vec![0u8; expected.saturating_add(1)];
@@ -67,9 +69,15 @@ pub fn read_sized(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
             return Ok(buf);
         }
         let spare = buf.get_mut(filled..).unwrap_or_default();
+        let asked = spare.len();
         match reader.read(spare) {
             Ok(0) => break,
-            Ok(n) => filled += n,
+            Ok(n) => {
+                filled += n;
+                if n < asked && filled >= expected {
+                    break;
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -92,5 +100,46 @@ impl Deref for FileBytes {
 impl AsRef<[u8]> for FileBytes {
     fn as_ref(&self) -> &[u8] {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_sized;
+    use std::io::Write;
+
+    fn file_with(bytes: &[u8]) -> std::fs::File {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        file
+    }
+
+    #[test]
+    fn reads_the_told_size() {
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(read_sized(&file_with(&bytes), 10_000).unwrap(), bytes);
+        assert_eq!(read_sized(&file_with(b""), 0).unwrap(), b"");
+    }
+
+    /// A file larger than the size told (it grew after the fstat) is read to its end; one
+    /// smaller (it shrank) gives what it has.
+    #[test]
+    fn a_file_that_grew_or_shrank_is_read_as_it_is_now() {
+        let bytes: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        for told in [0, 1, 4095, 4096, 69_999] {
+            assert_eq!(
+                read_sized(&file_with(&bytes), told).unwrap(),
+                bytes,
+                "told {told}"
+            );
+        }
+        for told in [70_001, 1 << 20] {
+            assert_eq!(
+                read_sized(&file_with(&bytes), told).unwrap(),
+                bytes,
+                "told {told}"
+            );
+        }
     }
 }
