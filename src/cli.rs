@@ -127,6 +127,15 @@ pub fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
         .help(help)
 }
 
+/// `-v`/`--verbose`, counted: each one given raises the verbosity by one.
+pub fn verbose(help: &'static str) -> Arg {
+    Arg::new("verbose")
+        .short('v')
+        .long("verbose")
+        .action(ArgAction::Count)
+        .help(help)
+}
+
 /// `arg` made a switch whose every occurrence is recorded, with no default value.
 ///
 /// clap gives `SetTrue` and `Count` switches a default value, and fills the defaults in at
@@ -146,12 +155,6 @@ pub fn occurrences(arg: Arg) -> Arg {
 pub fn logging_and_version_args(command: Command) -> Command {
     command
         .arg(flag("syslog", 's', "print to syslog, not stderr"))
-        .arg(
-            Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(ArgAction::Count)
-                .help("enables more messages"),
-        )
+        .arg(verbose("enables more messages"))
         .arg(flag("version", 'V', "show version"))
 }

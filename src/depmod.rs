@@ -77,21 +77,9 @@ pub fn command() -> Command {
                 .action(ArgAction::Append)
                 .help("Read configuration from PATH"),
         )
-        .arg(
-            Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(ArgAction::Count)
-                .help("Enable verbose mode"),
-        )
+        .arg(crate::cli::verbose("Enable verbose mode"))
         .arg(flag("warn", 'w', "Warn on duplicates"))
-        .arg(
-            Arg::new("version")
-                .short('V')
-                .long("version")
-                .action(ArgAction::SetTrue)
-                .help("show version"),
-        )
+        .arg(flag("version", 'V', "show version"))
         .arg(value("basedir", 'b', "DIR", "Root path (default: /)"))
         .arg(value(
             "moduledir",

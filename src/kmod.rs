@@ -51,13 +51,7 @@ pub fn command() -> Command {
         .disable_version_flag(true)
         // `help` is one of kmod's commands, below.
         .disable_help_subcommand(true)
-        .arg(
-            Arg::new("version")
-                .short('V')
-                .long("version")
-                .action(ArgAction::SetTrue)
-                .help("show version"),
-        );
+        .arg(crate::cli::flag("version", 'V', "show version"));
     for (name, about) in COMMANDS {
         let sub = match *name {
             "list" => crate::lsmod::command_named("list"),

@@ -80,13 +80,7 @@ pub fn multicall_command() -> clap::Command {
                 .action(ArgAction::SetTrue)
                 .help("With --install-links, replace files that are in the way"),
         )
-        .arg(
-            Arg::new("version")
-                .short('V')
-                .long("version")
-                .action(ArgAction::SetTrue)
-                .help("Print the version"),
-        )
+        .arg(crate::cli::flag("version", 'V', "Print the version"))
         .subcommand(clap::Command::new("help").about("Print the list of tools"));
     for tool in commands() {
         command = command.subcommand(tool);

@@ -80,13 +80,7 @@ pub fn command() -> Command {
                 .action(ArgAction::Set)
                 .help("Use DIR as filesystem root for /lib/modules"),
         )
-        .arg(
-            Arg::new("version")
-                .short('V')
-                .long("version")
-                .action(ArgAction::SetTrue)
-                .help("Show version"),
-        )
+        .arg(flag("version", 'V', "Show version"))
         .arg(
             Arg::new("targets")
                 .value_name("MODULE")
