@@ -1,14 +1,15 @@
 //! A module directory (`/lib/modules/KVER`) and the indexes depmod wrote into it.
 //!
 //! Indexes are opened on first use, or all at once with [`ModuleDir::open_all`] (so that one
-//! run reads a single depmod generation), and kept mapped. A missing index is not an error
+//! run reads a single depmod generation), and kept open: a lookup reads the parts it needs
+//! (see [`IndexFile`]). A missing index is not an error
 //! here (kmod treats it as "this source knows nothing"); a corrupt one is, naming the file.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::index::Index;
+use crate::index::{Index, IndexFile};
 use crate::mmap::FileBytes;
 use crate::module::info::{builtin_info, InfoEntry};
 
@@ -20,12 +21,12 @@ pub const MODULE_DIRECTORY: &str = "/lib/modules";
 pub const OPEN_ALL_ATTEMPTS: u32 = 10;
 
 /// An opened index, with the device and inode of its file (`None`: no file).
-type OpenedIndex = (Option<Index<FileBytes>>, Option<(u64, u64)>);
+type OpenedIndex = (Option<Index<IndexFile>>, Option<(u64, u64)>);
 
 /// One index as [`ModuleDir::open_all`] found it: opened (`Err`: corrupt), and the device and
 /// inode of its file.
 type Snapshot = (
-    std::result::Result<Option<Index<FileBytes>>, ()>,
+    std::result::Result<Option<Index<IndexFile>>, ()>,
     Option<(u64, u64)>,
 );
 
@@ -47,8 +48,7 @@ fn read_index_file(opened: std::io::Result<std::fs::File>, path: &Path) -> Resul
     if len == 0 {
         return Ok((None, id));
     }
-    let bytes = FileBytes::from_file(&file, len).map_err(|e| Error::io(path, e))?;
-    let index = Index::from_bytes(bytes).map_err(|source| Error::Index {
+    let index = Index::from_bytes(IndexFile::new(file, len)).map_err(|source| Error::Index {
         path: path.to_path_buf(),
         source,
     })?;
@@ -133,7 +133,7 @@ pub struct ModuleDir {
     /// modprobe run opens five indexes and checks them again). `None` inside when it cannot
     /// be opened; the full paths are used then.
     handle: OnceLock<Option<std::os::fd::OwnedFd>>,
-    indexes: [OnceLock<Option<Index<FileBytes>>>; 5],
+    indexes: [OnceLock<Option<Index<IndexFile>>>; 5],
     builtin_modinfo: OnceLock<Option<FileBytes>>,
 }
 
@@ -215,7 +215,7 @@ impl ModuleDir {
     /// An empty file is absent too: depmod (kmod's and ours) writes a 0-byte
     /// modules.builtin.bin and modules.builtin.alias.bin when modules.builtin is missing, and
     /// kmod reads them as no index. A file that has bytes but is corrupt gives an error.
-    pub fn index(&self, kind: IndexKind) -> Result<Option<&Index<FileBytes>>> {
+    pub fn index(&self, kind: IndexKind) -> Result<Option<&Index<IndexFile>>> {
         let slot = self
             .indexes
             .get(kind.slot())

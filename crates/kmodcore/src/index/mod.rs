@@ -11,7 +11,8 @@
 //! | `modules.builtin.bin` | builtin module name | `""` |
 //! | `modules.builtin.alias.bin` | alias of a builtin module | module name |
 //!
-//! [`Index`] reads them (zero-copy over the mapped file, every offset checked) and
+//! [`Index`] reads them (from memory, or from an [`IndexFile`] read piece by piece as a lookup
+//! needs it; every offset checked) and
 //! [`IndexBuilder`] writes them, byte for byte as the newest kmod's depmod does.
 //!
 //! # Format
@@ -88,9 +89,11 @@
 //! a tree (a node shared by two parents, or a loop) stops with [`IndexError::Loop`].
 
 mod reader;
+mod source;
 mod writer;
 
 pub use reader::{Index, Iter};
+pub use source::{IndexFile, Source, MAX_PIECES, SMALL_FILE};
 pub use writer::IndexBuilder;
 
 /// The magic number that starts every index file ("BOOTFAST").
@@ -222,6 +225,14 @@ pub enum IndexError {
     /// A key or value given to the builder contains a NUL byte, which the format cannot store.
     #[error("NUL byte in a key or value")]
     NulByte,
+    /// Reading the index file failed (an I/O error, not a format error).
+    #[error("read error at offset {offset}: {}", std::io::Error::from_raw_os_error(*errno))]
+    Read {
+        /// Where the read started.
+        offset: usize,
+        /// The system's error number (0 when there was none).
+        errno: i32,
+    },
     /// The trie is too large for the format's 28-bit offsets (256 MiB).
     #[error("index too large for 28-bit offsets")]
     TooLarge,

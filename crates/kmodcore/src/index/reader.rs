@@ -1,25 +1,29 @@
 //! Reading an index: node decoding with checked offsets, and kmod's three searches.
 //!
-//! Nodes are decoded on demand straight from the file's bytes; nothing is copied until a value
-//! is returned. Every traversal is a loop with an explicit stack, so a deep or corrupt trie
-//! cannot overflow the call stack.
+//! Nodes are decoded on demand straight from the index's bytes, which a [`Source`] hands out as
+//! the walk reaches them; nothing is copied until a value is returned. Every traversal is a
+//! loop with an explicit stack, so a deep or corrupt trie cannot overflow the call stack.
 
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
+use super::source::{IndexFile, Source};
 use super::{
     IndexEntry, IndexError, IndexValue, CHILD_LIMIT, FLAG_CHILDREN, FLAG_PREFIX, FLAG_VALUES,
     HEADER_LEN, MAGIC, MAX_KEY_LEN, OFFSET_MASK, VERSION_MAJOR,
 };
 use crate::error::{Error, Result};
 use crate::fnmatch::{fnmatch, is_wildcard_byte};
-use crate::mmap::FileBytes;
 
 /// The smallest a value can be on disk: its priority and the NUL of an empty string.
 const MIN_VALUE_LEN: usize = 5;
 
-/// An open binary index over its bytes (a mapped file, or any byte buffer).
+/// How many bytes of a node, or of a value, are asked for first: most are shorter. A longer
+/// one is asked for again, twice as long each time.
+const FIRST_ASK: usize = 256;
+
+/// An open binary index over its bytes: an [`IndexFile`], or any byte buffer.
 pub struct Index<B> {
     bytes: B,
     root: u32,
@@ -33,28 +37,28 @@ impl<B> fmt::Debug for Index<B> {
     }
 }
 
-impl Index<FileBytes> {
-    /// Opens and maps the index file at `path`, checking its header.
+impl Index<IndexFile> {
+    /// Opens the index file at `path`, checking its header; the rest is read as lookups need
+    /// it (see [`IndexFile`]).
     ///
     /// An I/O failure (a missing file included) is [`Error::Io`]; a path that is not a regular
     /// file is [`Error::NotRegularFile`]; a bad header is [`Error::Index`].
-    pub fn open(path: &Path) -> Result<Index<FileBytes>> {
+    pub fn open(path: &Path) -> Result<Index<IndexFile>> {
         // Opened without blocking and checked to be a regular file: a FIFO in its place must
         // not hang the reader.
         let (file, len) = crate::module::open_regular_file(path)?;
-        let bytes = FileBytes::from_file(&file, len).map_err(|e| Error::io(path, e))?;
-        Index::from_bytes(bytes).map_err(|source| Error::Index {
+        Index::from_bytes(IndexFile::new(file, len)).map_err(|source| Error::Index {
             path: path.into(),
             source,
         })
     }
 }
 
-impl<B: AsRef<[u8]>> Index<B> {
+impl<B: Source> Index<B> {
     /// Wraps the bytes of an index, checking its magic, its major version and its root node's
     /// header.
     pub fn from_bytes(bytes: B) -> Result<Self, IndexError> {
-        let data = bytes.as_ref();
+        let data = bytes.bytes_from(0, HEADER_LEN)?;
         let magic = read_u32(data, 0)?;
         if magic != MAGIC {
             return Err(IndexError::BadMagic { found: magic });
@@ -70,14 +74,15 @@ impl<B: AsRef<[u8]>> Index<B> {
         Ok(index)
     }
 
-    /// The index's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.as_ref()
+    /// Where the index's bytes come from.
+    pub fn source(&self) -> &B {
+        &self.bytes
     }
 
     fn view(&self) -> View<'_> {
         View {
-            data: self.bytes.as_ref(),
+            src: &self.bytes,
+            size: self.bytes.size(),
             root: self.root,
         }
     }
@@ -160,7 +165,9 @@ impl<B: AsRef<[u8]>> Index<B> {
     /// before its children's, children in character order. Keys come out in byte order.
     pub fn iter(&self) -> Iter<'_> {
         let view = self.view();
-        let (stack, error) = match view.root() {
+        // A walk over everything reads everything: at once, not piece by piece.
+        let root = self.bytes.load_all().and_then(|()| view.root());
+        let (stack, error) = match root {
             Ok(Some(root)) => (
                 vec![Frame {
                     node: root,
@@ -324,10 +331,11 @@ impl Iter<'_> {
     }
 }
 
-/// The bytes of an index and its root word: where all decoding happens.
+/// The bytes of an index, its size and its root word: where all decoding happens.
 #[derive(Clone, Copy)]
 struct View<'a> {
-    data: &'a [u8],
+    src: &'a dyn Source,
+    size: usize,
     root: u32,
 }
 
@@ -348,13 +356,13 @@ struct Node<'a> {
     /// Its number of values, and where they start.
     value_count: u32,
     values_at: usize,
-    data: &'a [u8],
+    view: View<'a>,
 }
 
 impl<'a> View<'a> {
     /// How many nodes a tree in this file can have at most: the root plus one per child word.
     fn node_budget(&self) -> usize {
-        self.data.len().saturating_sub(HEADER_LEN) / 4 + 1
+        self.size.saturating_sub(HEADER_LEN) / 4 + 1
     }
 
     /// The root node, or `None` when the root word is 0 (an index with nothing in it).
@@ -376,23 +384,45 @@ impl<'a> View<'a> {
         }
         let offset =
             usize::try_from(target).map_err(|_| IndexError::OffsetOutOfRange { target, at })?;
-        if offset < HEADER_LEN || offset > self.data.len() {
+        if offset < HEADER_LEN || offset > self.size {
             return Err(IndexError::OffsetOutOfRange { target, at });
         }
         if parent == Some(offset) {
             return Err(IndexError::SelfReference { offset });
         }
-        let mut pos = offset;
+        // The node's fixed part must be in one slice: ask for more until it is, or until the
+        // slice reaches the end of the index (then a field that does not fit is truncated).
+        let mut want = FIRST_ASK;
+        loop {
+            let data = self.src.bytes_from(offset, want)?;
+            match self.decode(word, offset, data) {
+                Err(IndexError::Truncated { .. }) if data.len() < self.size - offset => {
+                    want = data.len().saturating_mul(2).max(FIRST_ASK);
+                }
+                node => return node.map(Some),
+            }
+        }
+    }
+
+    /// Decodes the node at `offset` that `word` names from `data`, its bytes from there on.
+    /// Errors name offsets in the index.
+    fn decode(&self, word: u32, offset: usize, data: &'a [u8]) -> Result<Node<'a>, IndexError> {
+        let at = |pos: usize| Cursor {
+            data,
+            base: offset,
+            pos,
+        };
+        let mut pos = 0;
         let prefix = if word & FLAG_PREFIX != 0 {
-            let s = read_cstr(self.data, pos)?;
+            let s = at(pos).cstr()?;
             pos = after(pos, s.len() + 1)?;
             s
         } else {
             &[]
         };
         let (first, last, children, children_at) = if word & FLAG_CHILDREN != 0 {
-            let first = read_u8(self.data, pos)?;
-            let last = read_u8(self.data, after(pos, 1)?)?;
+            let first = at(pos).u8()?;
+            let last = at(after(pos, 1)?).u8()?;
             if first > last || last >= CHILD_LIMIT {
                 return Err(IndexError::BadChildRange {
                     offset,
@@ -402,32 +432,28 @@ impl<'a> View<'a> {
             }
             let children_at = after(pos, 2)?;
             let len = (usize::from(last - first) + 1) * 4;
-            let end = after(children_at, len)?;
-            let children = self
-                .data
-                .get(children_at..end)
-                .ok_or(IndexError::Truncated {
-                    offset: children_at,
-                })?;
-            pos = end;
-            (first, last, children, children_at)
+            let children = at(children_at).bytes(len)?;
+            pos = after(children_at, len)?;
+            (first, last, children, offset + children_at)
         } else {
-            (CHILD_LIMIT, 0, &[][..], pos)
+            (CHILD_LIMIT, 0, &[][..], offset + pos)
         };
         let (value_count, values_at) = if word & FLAG_VALUES != 0 {
-            let count = read_u32(self.data, pos)?;
-            let values_at = after(pos, 4)?;
+            let count = at(pos).u32()?;
+            let values_at = offset + after(pos, 4)?;
             // Each value takes at least MIN_VALUE_LEN bytes: a count the rest of the file
             // cannot hold is a truncation (and must not drive an allocation).
-            let room = self.data.len().saturating_sub(values_at) / MIN_VALUE_LEN;
+            let room = self.size.saturating_sub(values_at) / MIN_VALUE_LEN;
             if usize::try_from(count).map_or(true, |c| c > room) {
-                return Err(IndexError::Truncated { offset: pos });
+                return Err(IndexError::Truncated {
+                    offset: offset + pos,
+                });
             }
             (count, values_at)
         } else {
-            (0, pos)
+            (0, offset + pos)
         };
-        Ok(Some(Node {
+        Ok(Node {
             offset,
             prefix,
             first,
@@ -436,8 +462,33 @@ impl<'a> View<'a> {
             children_at,
             value_count,
             values_at,
-            data: self.data,
-        }))
+            view: *self,
+        })
+    }
+
+    /// The NUL-terminated string at `pos`, without its NUL.
+    fn cstr(&self, pos: usize) -> Result<&'a [u8], IndexError> {
+        let mut want = FIRST_ASK;
+        loop {
+            let data = self.src.bytes_from(pos, want)?;
+            if let Some(len) = data.iter().position(|&b| b == 0) {
+                return data.get(..len).ok_or(IndexError::Truncated { offset: pos });
+            }
+            if data.len() >= self.size.saturating_sub(pos) {
+                return Err(IndexError::Truncated { offset: pos });
+            }
+            want = data.len().saturating_mul(2).max(FIRST_ASK);
+        }
+    }
+
+    /// The big-endian u32 at `pos`.
+    fn u32(&self, pos: usize) -> Result<u32, IndexError> {
+        Cursor {
+            data: self.src.bytes_from(pos, 4)?,
+            base: pos,
+            pos: 0,
+        }
+        .u32()
     }
 
     /// The child of `node` for character `ch`, if there is one.
@@ -553,7 +604,7 @@ impl<'a> Node<'a> {
     /// The node's values, decoded one by one.
     fn values(&self) -> Values<'a> {
         Values {
-            data: self.data,
+            view: self.view,
             pos: self.values_at,
             left: self.value_count,
         }
@@ -562,7 +613,7 @@ impl<'a> Node<'a> {
 
 /// Decodes a node's values: (priority, value) pairs.
 struct Values<'a> {
-    data: &'a [u8],
+    view: View<'a>,
     pos: usize,
     left: u32,
 }
@@ -576,9 +627,9 @@ impl<'a> Iterator for Values<'a> {
         }
         self.left -= 1;
         let item = (|| {
-            let priority = read_u32(self.data, self.pos)?;
+            let priority = self.view.u32(self.pos)?;
             let at = after(self.pos, 4)?;
-            let value = read_cstr(self.data, at)?;
+            let value = self.view.cstr(at)?;
             self.pos = after(at, value.len() + 1)?;
             Ok((priority, value))
         })();
@@ -630,30 +681,51 @@ fn to_value((priority, value): (u32, &[u8])) -> IndexValue {
     }
 }
 
-fn read_u8(data: &[u8], pos: usize) -> Result<u8, IndexError> {
-    data.get(pos)
-        .copied()
-        .ok_or(IndexError::Truncated { offset: pos })
-}
-
 fn read_u32(data: &[u8], pos: usize) -> Result<u32, IndexError> {
-    pos.checked_add(4)
-        .and_then(|end| data.get(pos..end))
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_be_bytes)
-        .ok_or(IndexError::Truncated { offset: pos })
+    Cursor { data, base: 0, pos }.u32()
 }
 
-/// The NUL-terminated string at `pos`, without its NUL.
-fn read_cstr(data: &[u8], pos: usize) -> Result<&[u8], IndexError> {
-    let rest = data
-        .get(pos..)
-        .ok_or(IndexError::Truncated { offset: pos })?;
-    let len = rest
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or(IndexError::Truncated { offset: pos })?;
-    rest.get(..len).ok_or(IndexError::Truncated { offset: pos })
+/// A position in a slice of an index that starts at offset `base`: reads at `pos` in the
+/// slice, and names `base + pos` when a field does not fit.
+#[derive(Clone, Copy)]
+struct Cursor<'a> {
+    data: &'a [u8],
+    base: usize,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn truncated(&self) -> IndexError {
+        IndexError::Truncated {
+            offset: self.base.saturating_add(self.pos),
+        }
+    }
+
+    fn u8(&self) -> Result<u8, IndexError> {
+        self.data.get(self.pos).copied().ok_or(self.truncated())
+    }
+
+    fn u32(&self) -> Result<u32, IndexError> {
+        self.bytes(4)?
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| self.truncated())
+    }
+
+    /// The next `len` bytes.
+    fn bytes(&self, len: usize) -> Result<&'a [u8], IndexError> {
+        self.pos
+            .checked_add(len)
+            .and_then(|end| self.data.get(self.pos..end))
+            .ok_or(self.truncated())
+    }
+
+    /// The NUL-terminated string here, without its NUL.
+    fn cstr(&self) -> Result<&'a [u8], IndexError> {
+        let rest = self.data.get(self.pos..).ok_or(self.truncated())?;
+        let len = rest.iter().position(|&b| b == 0).ok_or(self.truncated())?;
+        rest.get(..len).ok_or(self.truncated())
+    }
 }
 
 /// `pos + len`, or a truncation error at `pos` when that overflows.

@@ -60,7 +60,7 @@ impl IndexBuilder {
 
     /// A builder holding exactly what `index` holds, values in their stored order (which
     /// [`IndexBuilder::insert`] could not always reproduce from a file written by something else).
-    pub fn from_index<B: AsRef<[u8]>>(index: &Index<B>) -> Result<Self, IndexError> {
+    pub fn from_index<B: super::Source>(index: &Index<B>) -> Result<Self, IndexError> {
         let mut builder = IndexBuilder::new();
         for entry in index.iter() {
             let IndexEntry {
