@@ -230,11 +230,37 @@ fn open_dir(path: &Path) -> rustix::io::Result<rustix::fs::Dir> {
 /// error.
 fn read_capped(path: &Path) -> Option<Vec<u8>> {
     let (file, len) = crate::module::open_regular_file(path).ok()?;
-    // The size as a hint, so that a small file is read in one call rather than in doubling
-    // chunks (`take` hides the size from `read_to_end`).
-    let hint = len.min(MAX_CONFIG_FILE_SIZE);
-    let mut contents = Vec::with_capacity(usize::try_from(hint).unwrap_or(0).saturating_add(1));
-    let _ = file.take(MAX_CONFIG_FILE_SIZE).read_to_end(&mut contents);
+    let cap = usize::try_from(MAX_CONFIG_FILE_SIZE).unwrap_or(usize::MAX);
+    // The size from fstat: a file that has it all after a short read is read (one read for
+    // a small file, where `read_to_end` would read again to see the end).
+    let told = usize::try_from(len).unwrap_or(cap).min(cap);
+    let mut contents = vec![0u8; told.saturating_add(1).min(cap)];
+    let mut filled = 0;
+    let mut reader = &file;
+    while filled < contents.len() {
+        let Some(spare) = contents.get_mut(filled..) else {
+            break;
+        };
+        let asked = spare.len();
+        match reader.read(spare) {
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                if n < asked && filled >= told {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // What was read before the error is kept.
+            Err(_) => break,
+        }
+    }
+    contents.truncate(filled);
+    if filled > told && filled < cap {
+        // The file grew since its size was taken: read on to its end, or to the cap.
+        let rest = u64::try_from(cap - filled).unwrap_or(0);
+        let _ = reader.take(rest).read_to_end(&mut contents);
+    }
     Some(contents)
 }
 
@@ -380,6 +406,22 @@ mod tests {
         );
         assert_eq!(w[0].kind(), &WarningKind::NestedDirectory);
         assert_eq!(option_values(&c), ["via-link"]);
+    }
+
+    /// A file is read whole whatever its size, including one whose fstat size is 0 though it
+    /// has bytes (procfs); a device is not read at all.
+    #[test]
+    fn read_capped_reads_whole_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0usize, 1, 625, 4095, 4096, 4097, 70_000] {
+            let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let path = dir.path().join(format!("f{len}.conf"));
+            fs::write(&path, &bytes).unwrap();
+            assert_eq!(read_capped(&path).unwrap(), bytes, "{len} bytes");
+        }
+        let status = read_capped(Path::new("/proc/self/status")).unwrap();
+        assert!(status.starts_with(b"Name:") && status.ends_with(b"\n"));
+        assert_eq!(read_capped(Path::new("/dev/zero")), None);
     }
 
     #[test]
