@@ -726,7 +726,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let ok = session.dispatch(&config);
     session.out.flush();
     // The process exits right after this returns. Freeing the configuration, the parsed
-    // options and the index mappings one allocation (and one munmap) at a time would only
+    // options and the indexes' pieces one allocation (and one close) at a time would only
     // delay that exit, by a measurable part of a `--show-depends` run, so they are left to it
     // (as compilers leave their trees to the exit).
     std::mem::forget(session);

@@ -82,6 +82,20 @@ impl Error {
         }
     }
 
+    /// What reading the index file at `path` gave: [`Error::Index`] for what is wrong with the
+    /// file, [`Error::Io`] when the file could not be read.
+    pub fn index(path: impl Into<PathBuf>, source: crate::index::IndexError) -> Error {
+        match source {
+            crate::index::IndexError::Read { errno, .. } => {
+                Error::io(path, std::io::Error::from_raw_os_error(errno))
+            }
+            source => Error::Index {
+                path: path.into(),
+                source,
+            },
+        }
+    }
+
     /// The `errno` value that best describes this error, as kmod reports errors by errno.
     pub fn errno(&self) -> i32 {
         match self {

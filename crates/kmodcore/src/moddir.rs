@@ -48,10 +48,8 @@ fn read_index_file(opened: std::io::Result<std::fs::File>, path: &Path) -> Resul
     if len == 0 {
         return Ok((None, id));
     }
-    let index = Index::from_bytes(IndexFile::new(file, len)).map_err(|source| Error::Index {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let index = Index::from_bytes(IndexFile::new(file, len))
+        .map_err(|source| Error::index(path, source))?;
     Ok((Some(index), id))
 }
 
@@ -304,10 +302,7 @@ impl ModuleDir {
     }
 
     fn index_error(&self, kind: IndexKind, source: crate::index::IndexError) -> Error {
-        Error::Index {
-            path: self.index_path(kind),
-            source,
-        }
+        Error::index(self.index_path(kind), source)
     }
 
     /// The modules.dep entry of module `name` (normalised), from modules.dep.bin.

@@ -352,5 +352,20 @@ mod tests {
                 errno: nix::errno::Errno::EISDIR as i32
             }
         );
+        // Named with its file, a read error is an I/O error, not a corrupt index.
+        let eio = nix::errno::Errno::EIO as i32;
+        match crate::Error::index(
+            "/m/modules.dep.bin",
+            IndexError::Read {
+                offset: 9,
+                errno: eio,
+            },
+        ) {
+            crate::Error::Io { path, source } => {
+                assert_eq!(path, std::path::Path::new("/m/modules.dep.bin"));
+                assert_eq!(source.raw_os_error(), Some(eio));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
