@@ -58,32 +58,52 @@ impl FileBytes {
 /// is in is the end (nothing is ever returned short of that size while the file has more);
 /// a file that grew past the size is read to its new end.
 pub fn read_sized(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
-    let expected = usize::try_from(len).unwrap_or(0).min(1 << 30);
-    let mut buf = vec![0u8; expected.saturating_add(1)];
+    match read_told(file, len, u64::MAX) {
+        (bytes, None) => Ok(bytes),
+        (_, Some(error)) => Err(error),
+    }
+}
+
+/// Reads a file as [`read_sized`] does, but at most `limit` bytes, and keeps what was read
+/// before an error: the bytes, and the error that stopped the reading if one did.
+pub fn read_told(file: &File, told: u64, limit: u64) -> (Vec<u8>, Option<std::io::Error>) {
+    let limit_len = usize::try_from(limit).unwrap_or(usize::MAX);
+    let told = usize::try_from(told).unwrap_or(usize::MAX).min(limit_len);
+    // One byte more than told, to see the end in the same read; at most 1 GiB up front.
+    let mut buf = vec![0u8; told.min(1 << 30).saturating_add(1).min(limit_len)];
     let mut filled = 0;
     let mut reader = file;
-    loop {
-        if filled == buf.len() {
-            // Larger than the size we were told: finish with the growing reader.
-            reader.read_to_end(&mut buf)?;
-            return Ok(buf);
-        }
-        let spare = buf.get_mut(filled..).unwrap_or_default();
+    while filled < buf.len() {
+        let Some(spare) = buf.get_mut(filled..) else {
+            break;
+        };
         let asked = spare.len();
         match reader.read(spare) {
             Ok(0) => break,
             Ok(n) => {
                 filled += n;
-                if n < asked && filled >= expected {
+                if n < asked && filled >= told {
                     break;
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                buf.truncate(filled);
+                return (buf, Some(e));
+            }
         }
     }
+    let full = filled == buf.len();
     buf.truncate(filled);
-    Ok(buf)
+    if full {
+        // Larger than told (it grew, or told was more than fits up front): read on to the end
+        // or the limit.
+        let rest = limit.saturating_sub(u64::try_from(filled).unwrap_or(u64::MAX));
+        if let Err(error) = reader.take(rest).read_to_end(&mut buf) {
+            return (buf, Some(error));
+        }
+    }
+    (buf, None)
 }
 
 impl Deref for FileBytes {
@@ -105,7 +125,7 @@ impl AsRef<[u8]> for FileBytes {
 
 #[cfg(test)]
 mod tests {
-    use super::read_sized;
+    use super::{read_sized, read_told};
     use std::io::Write;
 
     fn file_with(bytes: &[u8]) -> std::fs::File {
@@ -140,6 +160,22 @@ mod tests {
                 bytes,
                 "told {told}"
             );
+        }
+    }
+
+    /// At most `limit` bytes are read, whatever size was told.
+    #[test]
+    fn read_told_stops_at_the_limit() {
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 249) as u8).collect();
+        for (told, limit) in [
+            (10_000, 4096),
+            (0, 4096),
+            (10_000, 10_000),
+            (1 << 40, 9_999),
+        ] {
+            let (got, error) = read_told(&file_with(&bytes), told, limit);
+            assert!(error.is_none());
+            assert_eq!(got, &bytes[..limit as usize], "told {told}, limit {limit}");
         }
     }
 }

@@ -19,7 +19,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -230,37 +229,8 @@ fn open_dir(path: &Path) -> rustix::io::Result<rustix::fs::Dir> {
 /// error.
 fn read_capped(path: &Path) -> Option<Vec<u8>> {
     let (file, len) = crate::module::open_regular_file(path).ok()?;
-    let cap = usize::try_from(MAX_CONFIG_FILE_SIZE).unwrap_or(usize::MAX);
-    // The size from fstat: a file that has it all after a short read is read (one read for
-    // a small file, where `read_to_end` would read again to see the end).
-    let told = usize::try_from(len).unwrap_or(cap).min(cap);
-    let mut contents = vec![0u8; told.saturating_add(1).min(cap)];
-    let mut filled = 0;
-    let mut reader = &file;
-    while filled < contents.len() {
-        let Some(spare) = contents.get_mut(filled..) else {
-            break;
-        };
-        let asked = spare.len();
-        match reader.read(spare) {
-            Ok(0) => break,
-            Ok(n) => {
-                filled += n;
-                if n < asked && filled >= told {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            // What was read before the error is kept.
-            Err(_) => break,
-        }
-    }
-    contents.truncate(filled);
-    if filled > told && filled < cap {
-        // The file grew since its size was taken: read on to its end, or to the cap.
-        let rest = u64::try_from(cap - filled).unwrap_or(0);
-        let _ = reader.take(rest).read_to_end(&mut contents);
-    }
+    // What was read before an error is kept.
+    let (contents, _error) = crate::mmap::read_told(&file, len, MAX_CONFIG_FILE_SIZE);
     Some(contents)
 }
 
