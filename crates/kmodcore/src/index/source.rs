@@ -3,8 +3,8 @@
 //! A lookup touches a few dozen nodes of an index of a megabyte or more. Mapping the file makes
 //! each 64 KiB window the lookup lands in a page fault, and the mapping must be torn down again
 //! at exit; in a run that lasts a millisecond (`modprobe --show-depends`) those faults were the
-//! largest single cost left. [`IndexFile`] instead reads the kilobyte around each node it is
-//! asked for with `pread`, keeps the pieces, and reads the whole file at once when a caller
+//! largest single cost left. [`IndexFile`] instead reads the few hundred bytes around each node
+//! it is asked for with `pread`, keeps the pieces, and reads the whole file at once when a caller
 //! walks everything ([`Source::load_all`]) or a search wanders over more pieces than a lookup
 //! needs ([`MAX_PIECES`]).
 
@@ -23,8 +23,8 @@ pub const SMALL_FILE: usize = 16 * 1024;
 pub const MAX_PIECES: usize = 32;
 
 /// How many bytes before the asked offset a piece starts: depmod writes nodes in pre-order
-/// (kmod 34 and rkmod; children after their parent) or post-order (kmod 33 and older; children
-/// before), so a node's neighbours in a lookup lie on either side.
+/// (kmod 34 and rkmod; children after their parent) or post-order (older kmods such as Debian
+/// 12's kmod 30; children before), so a node's neighbours in a lookup lie on either side.
 const PIECE_BEFORE: usize = 256;
 
 /// How many bytes from the asked offset on a piece holds at least.
