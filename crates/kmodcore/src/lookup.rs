@@ -59,7 +59,7 @@ impl LookupConfig for crate::config::Config {
     fn alias_matches(&self, name: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.alias_entries_matching(name)
             .into_iter()
-            .map(|alias| (alias.pattern.clone(), alias.module.clone()))
+            .map(|alias| (alias.pattern.to_vec(), alias.module.to_vec()))
             .collect()
     }
     fn exact_command(&self, name: &[u8]) -> Option<ExactCommand> {

@@ -26,7 +26,6 @@
 //! open at the end of the line is dropped. Quote state carries over from one word to the next
 //! exactly as in kmod, so one stray quote (`a"b`) can disable every word after it.
 
-use super::modprobe_d::{options_entry, underscores};
 use super::warning::{ConfigWarning, WarningKind};
 use super::Config;
 
@@ -143,12 +142,13 @@ fn take_word(
     if module == b"modprobe" && param.starts_with(b"blacklist=") {
         let list = value.unwrap_or_default();
         for name in list.split(|&b| b == b',') {
-            config.blacklist.push(name.to_vec());
+            let name = config.push_text(name);
+            config.push_blacklist(name);
         }
         return;
     }
-    match underscores(module) {
-        Ok(module) => config.options.push(options_entry(module, &param)),
+    match config.push_name(module) {
+        Ok(module) => config.push_options(module, &param),
         Err(shown) => warnings.push(ConfigWarning::new(
             None,
             None,
@@ -171,12 +171,11 @@ mod tests {
     fn options(line: &str) -> Vec<(String, String)> {
         run(line)
             .0
-            .options
-            .iter()
+            .options()
             .map(|o| {
                 (
-                    String::from_utf8_lossy(&o.module).into_owned(),
-                    String::from_utf8_lossy(&o.options).into_owned(),
+                    String::from_utf8_lossy(o.module).into_owned(),
+                    String::from_utf8_lossy(o.options).into_owned(),
                 )
             })
             .collect()
@@ -201,7 +200,7 @@ mod tests {
     fn blacklist_is_split_and_kept_raw() {
         let (c, w) = run("modprobe.blacklist=nouveau,snd-pcsp,,x modprobe.blacklist=");
         assert!(w.is_empty());
-        let names: Vec<&[u8]> = c.blacklist.iter().map(|b| &b[..]).collect();
+        let names: Vec<&[u8]> = c.blacklisted().collect();
         assert_eq!(names, vec![&b"nouveau"[..], b"snd-pcsp", b"", b"x", b""]);
         assert!(c.options.is_empty());
     }
@@ -260,7 +259,7 @@ mod tests {
     #[test]
     fn quoted_blacklist_keeps_quote_characters() {
         let (c, _) = run("\"modprobe.blacklist=a,b\"");
-        let names: Vec<&[u8]> = c.blacklist.iter().map(|b| &b[..]).collect();
+        let names: Vec<&[u8]> = c.blacklisted().collect();
         assert_eq!(names, vec![&b"\"a"[..], b"b\""]);
     }
 
@@ -285,8 +284,8 @@ mod tests {
     #[test]
     fn bad_module_names_warn_with_partial_normalisation() {
         let (c, w) = run("x-y]z.p=1 ok[-]x.p=1 br[k.p=1");
-        assert_eq!(c.options.len(), 1);
-        assert_eq!(c.options[0].module, b"ok[-]x");
+        assert_eq!(c.options().len(), 1);
+        assert_eq!(c.options_list()[0].module, b"ok[-]x");
         let msgs: Vec<String> = w.iter().map(ToString::to_string).collect();
         assert_eq!(
             msgs,

@@ -94,12 +94,12 @@ fn with_kmod_softdep_bug(config: &Config, rendered: Vec<u8>) -> Vec<u8> {
         if dep.pre.is_empty() || dep.post.is_empty() {
             continue;
         }
-        let pre = dep.pre.join(&b' ');
-        let post = dep.post.join(&b' ');
+        let pre = dep.pre.join(b' ');
+        let post = dep.post.join(b' ');
         let line = |sep: &[u8]| {
             [
                 &b"softdep "[..],
-                &dep.module,
+                dep.module,
                 b" pre: ",
                 &pre,
                 sep,

@@ -35,67 +35,152 @@ pub use warning::{ConfigWarning, WarningKind};
 
 /// An `alias PATTERN MODULE` line.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alias {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alias<'a> {
     /// The alias, a shell wildcard pattern, normalised.
-    pub pattern: Vec<u8>,
+    pub pattern: &'a [u8],
     /// The module it stands for, normalised.
-    pub module: Vec<u8>,
+    pub module: &'a [u8],
 }
 
 /// An `options MODULE OPTIONS` line, or a `MODULE.param=value` from the kernel command line.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModOptions {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModOptions<'a> {
     /// The module (or alias) name, normalised.
-    pub module: Vec<u8>,
+    pub module: &'a [u8],
     /// The options, as written (rest of the line, tabs turned into spaces).
-    pub options: Vec<u8>,
+    pub options: &'a [u8],
 }
 
 /// An `install MODULE COMMAND` or `remove MODULE COMMAND` line.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModCommand {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModCommand<'a> {
     /// The module name, normalised; matched as a wildcard pattern by
     /// [`Config::install_command`].
-    pub module: Vec<u8>,
+    pub module: &'a [u8],
     /// The shell command, exactly as written after the module name.
-    pub command: Vec<u8>,
+    pub command: &'a [u8],
 }
 
 /// A `softdep MODULE pre: ... post: ...` line.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SoftDep {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftDep<'a> {
     /// The module name, normalised; matched as a wildcard pattern.
-    pub module: Vec<u8>,
+    pub module: &'a [u8],
     /// Modules to load before it, as written (not normalised).
-    pub pre: Vec<Vec<u8>>,
+    pub pre: Names<'a>,
     /// Modules to load after it, as written (not normalised).
-    pub post: Vec<Vec<u8>>,
+    pub post: Names<'a>,
 }
 
 /// A `weakdep MODULE NAMES...` line (kmod 33 and later).
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WeakDep {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeakDep<'a> {
     /// The module name, normalised; matched as a wildcard pattern.
-    pub module: Vec<u8>,
+    pub module: &'a [u8],
     /// Modules it may use, as written (not normalised).
-    pub weak: Vec<Vec<u8>>,
+    pub weak: Names<'a>,
+}
+
+/// A list of names in a [`SoftDep`] or [`WeakDep`].
+#[derive(Clone, Copy)]
+pub struct Names<'a> {
+    text: &'a [u8],
+    spans: &'a [Span],
+}
+
+impl<'a> Names<'a> {
+    /// The names, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + 'a {
+        let text = self.text;
+        self.spans.iter().map(move |span| span.of(text))
+    }
+
+    /// How many names there are.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The names joined with `sep`.
+    pub fn join(&self, sep: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, name) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(sep);
+            }
+            out.extend_from_slice(name);
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for Names<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(String::from_utf8_lossy))
+            .finish()
+    }
+}
+
+impl PartialEq for Names<'_> {
+    fn eq(&self, other: &Names<'_>) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Names<'_> {}
+
+impl PartialEq<Vec<Vec<u8>>> for Names<'_> {
+    fn eq(&self, other: &Vec<Vec<u8>>) -> bool {
+        self.iter().eq(other.iter().map(Vec::as_slice))
+    }
+}
+
+/// Where a string sits in a [`Config`]'s text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    fn of(self, text: &[u8]) -> &[u8] {
+        text.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+/// Where a list sits in a [`Config`]'s table of names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct List {
+    start: usize,
+    end: usize,
 }
 
 /// The merged configuration, each kind of entry in kmod's order.
+///
+/// Every string is kept in one buffer (`text`) and every entry names its strings by position,
+/// so that reading a configuration costs a few allocations rather than one or more per line:
+/// a short run such as `modprobe --show-depends` spent a third of its parsing in `malloc`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
-    aliases: Vec<Alias>,
-    options: Vec<ModOptions>,
-    install: Vec<ModCommand>,
-    remove: Vec<ModCommand>,
-    blacklist: Vec<Vec<u8>>,
-    softdeps: Vec<SoftDep>,
-    weakdeps: Vec<WeakDep>,
+    text: Vec<u8>,
+    names: Vec<Span>,
+    aliases: Vec<[Span; 2]>,
+    options: Vec<[Span; 2]>,
+    install: Vec<[Span; 2]>,
+    remove: Vec<[Span; 2]>,
+    blacklist: Vec<Span>,
+    softdeps: Vec<(Span, List, List)>,
+    weakdeps: Vec<(Span, List)>,
 }
 
 impl Config {
@@ -123,45 +208,190 @@ impl Config {
         cmdline::parse(self, cmdline, warnings);
     }
 
-    pub(crate) fn push_options(&mut self, module: Vec<u8>, options: &[u8]) {
-        self.options
-            .push(modprobe_d::options_entry(module, options));
+    /// How far the text reaches now: [`Config::reset`] drops what is added after.
+    pub(crate) fn mark(&self) -> usize {
+        self.text.len()
+    }
+
+    /// Drops the text added since `mark` (the strings of a line that turned out bad).
+    pub(crate) fn reset(&mut self, mark: usize) {
+        self.text.truncate(mark);
+    }
+
+    /// Appends `bytes` to the text.
+    pub(crate) fn push_text(&mut self, bytes: &[u8]) -> Span {
+        let start = self.text.len();
+        self.text.extend_from_slice(bytes);
+        Span {
+            start,
+            end: self.text.len(),
+        }
+    }
+
+    /// Appends `name` normalised as kmod normalises configuration names (`-` to `_` outside
+    /// brackets); on a bad name, nothing is kept and the error is the name as kmod shows it.
+    pub(crate) fn push_name(&mut self, name: &[u8]) -> Result<Span, Vec<u8>> {
+        let start = self.text.len();
+        match modprobe_d::underscores_into(&mut self.text, name) {
+            Ok(()) => Ok(Span {
+                start,
+                end: self.text.len(),
+            }),
+            Err(()) => {
+                let shown = self.text.get(start..).unwrap_or_default().to_vec();
+                self.text.truncate(start);
+                Err(shown)
+            }
+        }
+    }
+
+    /// Makes room for `len` more bytes of text.
+    pub(crate) fn reserve_text(&mut self, len: usize) {
+        self.text.reserve(len);
+    }
+
+    /// Appends a list of names that `fill` pushes (their text added with
+    /// [`Config::push_text`]) to the table of names.
+    pub(crate) fn push_list_with(
+        &mut self,
+        fill: impl FnOnce(&mut Config, &mut Vec<Span>),
+    ) -> List {
+        let mut names = std::mem::take(&mut self.names);
+        let start = names.len();
+        fill(self, &mut names);
+        let end = names.len();
+        self.names = names;
+        List { start, end }
+    }
+
+    /// Appends a list of names (as written) to the table of names.
+    pub(crate) fn push_list<'w>(&mut self, words: impl IntoIterator<Item = &'w [u8]>) -> List {
+        let start = self.names.len();
+        for word in words {
+            let span = self.push_text(word);
+            self.names.push(span);
+        }
+        List {
+            start,
+            end: self.names.len(),
+        }
+    }
+
+    /// Adds an `options` entry the way kmod stores it: tabs become spaces.
+    pub(crate) fn push_options(&mut self, module: Span, options: &[u8]) {
+        let start = self.text.len();
+        self.text
+            .extend(options.iter().map(|&b| if b == b'\t' { b' ' } else { b }));
+        let options = Span {
+            start,
+            end: self.text.len(),
+        };
+        self.options.push([module, options]);
+    }
+
+    pub(crate) fn push_alias(&mut self, pattern: Span, module: Span) {
+        self.aliases.push([pattern, module]);
+    }
+
+    pub(crate) fn push_install(&mut self, module: Span, command: &[u8]) {
+        let command = self.push_text(command);
+        self.install.push([module, command]);
+    }
+
+    pub(crate) fn push_remove(&mut self, module: Span, command: &[u8]) {
+        let command = self.push_text(command);
+        self.remove.push([module, command]);
+    }
+
+    pub(crate) fn push_blacklist(&mut self, name: Span) {
+        self.blacklist.push(name);
+    }
+
+    pub(crate) fn push_softdep(&mut self, module: Span, pre: List, post: List) {
+        self.softdeps.push((module, pre, post));
+    }
+
+    pub(crate) fn push_weakdep(&mut self, module: Span, weak: List) {
+        self.weakdeps.push((module, weak));
+    }
+
+    fn str(&self, span: Span) -> &[u8] {
+        span.of(&self.text)
+    }
+
+    fn list(&self, list: List) -> Names<'_> {
+        Names {
+            text: &self.text,
+            spans: self.names.get(list.start..list.end).unwrap_or_default(),
+        }
+    }
+
+    fn alias_at(&self, [pattern, module]: [Span; 2]) -> Alias<'_> {
+        Alias {
+            pattern: self.str(pattern),
+            module: self.str(module),
+        }
+    }
+
+    fn command_at(&self, [module, command]: [Span; 2]) -> ModCommand<'_> {
+        ModCommand {
+            module: self.str(module),
+            command: self.str(command),
+        }
+    }
+
+    fn softdep_at(&self, (module, pre, post): (Span, List, List)) -> SoftDep<'_> {
+        SoftDep {
+            module: self.str(module),
+            pre: self.list(pre),
+            post: self.list(post),
+        }
+    }
+
+    fn weakdep_at(&self, (module, weak): (Span, List)) -> WeakDep<'_> {
+        WeakDep {
+            module: self.str(module),
+            weak: self.list(weak),
+        }
     }
 
     /// Every `alias` line, in order.
-    pub fn aliases(&self) -> &[Alias] {
-        &self.aliases
+    pub fn aliases(&self) -> impl ExactSizeIterator<Item = Alias<'_>> + '_ {
+        self.aliases.iter().map(|&a| self.alias_at(a))
     }
 
     /// Every `options` entry, in order (files, then the kernel command line).
-    pub fn options(&self) -> &[ModOptions] {
-        &self.options
+    pub fn options(&self) -> impl ExactSizeIterator<Item = ModOptions<'_>> + '_ {
+        self.options.iter().map(|&[module, options]| ModOptions {
+            module: self.str(module),
+            options: self.str(options),
+        })
     }
 
     /// Every `install` line, in order.
-    pub fn install_commands(&self) -> &[ModCommand] {
-        &self.install
+    pub fn install_commands(&self) -> impl ExactSizeIterator<Item = ModCommand<'_>> + '_ {
+        self.install.iter().map(|&c| self.command_at(c))
     }
 
     /// Every `remove` line, in order.
-    pub fn remove_commands(&self) -> &[ModCommand] {
-        &self.remove
+    pub fn remove_commands(&self) -> impl ExactSizeIterator<Item = ModCommand<'_>> + '_ {
+        self.remove.iter().map(|&c| self.command_at(c))
     }
 
     /// Every blacklisted name, in order (files, then `modprobe.blacklist=`). Names from the
     /// kernel command line are kept as written, dashes included.
-    pub fn blacklisted(&self) -> &[Vec<u8>] {
-        &self.blacklist
+    pub fn blacklisted(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        self.blacklist.iter().map(|&b| self.str(b))
     }
 
     /// Every `softdep` line, in order.
-    pub fn softdeps(&self) -> &[SoftDep] {
-        &self.softdeps
+    pub fn softdeps(&self) -> impl ExactSizeIterator<Item = SoftDep<'_>> + '_ {
+        self.softdeps.iter().map(|&s| self.softdep_at(s))
     }
 
     /// Every `weakdep` line, in order.
-    pub fn weakdeps(&self) -> &[WeakDep] {
-        &self.weakdeps
+    pub fn weakdeps(&self) -> impl ExactSizeIterator<Item = WeakDep<'_>> + '_ {
+        self.weakdeps.iter().map(|&w| self.weakdep_at(w))
     }
 
     /// The modules of every `alias` whose pattern matches `name` (shell wildcards, as kmod's
@@ -170,17 +400,16 @@ impl Config {
     pub fn aliases_matching(&self, name: &[u8]) -> Vec<&[u8]> {
         self.alias_entries_matching(name)
             .into_iter()
-            .map(|alias| alias.module.as_slice())
+            .map(|alias| alias.module)
             .collect()
     }
 
     /// Like [`Config::aliases_matching`], with the pattern that matched: libkmod remembers it
     /// as the module's alias, and `options` given for that pattern apply too (see
     /// [`Config::module_options`]).
-    pub fn alias_entries_matching(&self, name: &[u8]) -> Vec<&Alias> {
-        self.aliases
-            .iter()
-            .filter(|alias| fnmatch(&alias.pattern, name))
+    pub fn alias_entries_matching(&self, name: &[u8]) -> Vec<Alias<'_>> {
+        self.aliases()
+            .filter(|alias| fnmatch(alias.pattern, name))
             .collect()
     }
 
@@ -188,10 +417,9 @@ impl Config {
     /// (`usb-storage`, `usb_storage`) has been normalised already, and the kernel command line
     /// comes last.
     pub fn options_for(&self, modname: &[u8]) -> Vec<&[u8]> {
-        self.options
-            .iter()
+        self.options()
             .filter(|o| o.module == modname)
-            .map(|o| o.options.as_slice())
+            .map(|o| o.options)
             .collect()
     }
 
@@ -200,7 +428,7 @@ impl Config {
     /// (kmod's `kmod_module_get_options`). Empty when there are none.
     pub fn module_options(&self, modname: &[u8], alias: Option<&[u8]>) -> Vec<u8> {
         let mut joined = Vec::new();
-        for entry in &self.options {
+        for entry in self.options() {
             let for_us = entry.module == modname || alias.is_some_and(|a| entry.module == a);
             if !for_us || entry.options.is_empty() {
                 continue;
@@ -208,7 +436,7 @@ impl Config {
             if !joined.is_empty() {
                 joined.push(b' ');
             }
-            joined.extend_from_slice(&entry.options);
+            joined.extend_from_slice(entry.options);
         }
         joined
     }
@@ -216,46 +444,44 @@ impl Config {
     /// The command of the first `install` line whose module pattern matches `modname`
     /// (wildcards allowed, first match only, as module-init-tools did).
     pub fn install_command(&self, modname: &[u8]) -> Option<&[u8]> {
-        first_matching_command(&self.install, modname)
+        first_matching_command(self.install_commands(), modname)
     }
 
     /// The command of the first `remove` line whose module pattern matches `modname`.
     pub fn remove_command(&self, modname: &[u8]) -> Option<&[u8]> {
-        first_matching_command(&self.remove, modname)
+        first_matching_command(self.remove_commands(), modname)
     }
 
     /// The command of the first `install` line written for exactly `name`. libkmod uses this
     /// exact comparison when it resolves a name that only has an install command.
     pub fn install_command_exact(&self, name: &[u8]) -> Option<&[u8]> {
-        self.install
-            .iter()
+        self.install_commands()
             .find(|c| c.module == name)
-            .map(|c| c.command.as_slice())
+            .map(|c| c.command)
     }
 
     /// The command of the first `remove` line written for exactly `name`.
     pub fn remove_command_exact(&self, name: &[u8]) -> Option<&[u8]> {
-        self.remove
-            .iter()
+        self.remove_commands()
             .find(|c| c.module == name)
-            .map(|c| c.command.as_slice())
+            .map(|c| c.command)
     }
 
     /// Whether `modname` is blacklisted: exactly equal to a blacklist entry (no wildcards).
     pub fn is_blacklisted(&self, modname: &[u8]) -> bool {
-        self.blacklist.iter().any(|b| b == modname)
+        self.blacklisted().any(|b| b == modname)
     }
 
     /// The first `softdep` line whose module pattern matches `modname`. kmod quirk (kmod issue
     /// #33): later matching lines are never used, not even merged.
-    pub fn softdeps_for(&self, modname: &[u8]) -> Option<&SoftDep> {
-        self.softdeps.iter().find(|s| fnmatch(&s.module, modname))
+    pub fn softdeps_for(&self, modname: &[u8]) -> Option<SoftDep<'_>> {
+        self.softdeps().find(|s| fnmatch(s.module, modname))
     }
 
     /// The first `weakdep` line whose module pattern matches `modname`; later ones are unused,
     /// as with softdeps.
-    pub fn weakdeps_for(&self, modname: &[u8]) -> Option<&WeakDep> {
-        self.weakdeps.iter().find(|w| fnmatch(&w.module, modname))
+    pub fn weakdeps_for(&self, modname: &[u8]) -> Option<WeakDep<'_>> {
+        self.weakdeps().find(|w| fnmatch(w.module, modname))
     }
 
     /// The configuration part of `modprobe -c`: the `blacklist`, `install`, `remove`,
@@ -282,48 +508,78 @@ impl Config {
             }
             out.push(b'\n');
         };
-        for name in &self.blacklist {
+        for name in self.blacklisted() {
             line(b"blacklist", name, None);
         }
-        for c in &self.install {
-            line(b"install", &c.module, Some(&c.command));
+        for c in self.install_commands() {
+            line(b"install", c.module, Some(c.command));
         }
-        for c in &self.remove {
-            line(b"remove", &c.module, Some(&c.command));
+        for c in self.remove_commands() {
+            line(b"remove", c.module, Some(c.command));
         }
-        for a in &self.aliases {
-            line(b"alias", &a.pattern, Some(&a.module));
+        for a in self.aliases() {
+            line(b"alias", a.pattern, Some(a.module));
         }
-        for o in &self.options {
-            line(b"options", &o.module, Some(&o.options));
+        for o in self.options() {
+            line(b"options", o.module, Some(o.options));
         }
-        for s in &self.softdeps {
+        for s in self.softdeps() {
             let mut value = Vec::new();
             if !s.pre.is_empty() {
                 value.extend_from_slice(b"pre: ");
-                value.extend_from_slice(&s.pre.join(&b' '));
+                value.extend_from_slice(&s.pre.join(b' '));
             }
             if !s.post.is_empty() {
                 if !value.is_empty() {
                     value.push(b' ');
                 }
                 value.extend_from_slice(b"post: ");
-                value.extend_from_slice(&s.post.join(&b' '));
+                value.extend_from_slice(&s.post.join(b' '));
             }
-            line(b"softdep", &s.module, Some(&value));
+            line(b"softdep", s.module, Some(&value));
         }
-        for w in &self.weakdeps {
-            line(b"weakdep", &w.module, Some(&w.weak.join(&b' ')));
+        for w in self.weakdeps() {
+            line(b"weakdep", w.module, Some(&w.weak.join(b' ')));
         }
         out
     }
 }
 
-fn first_matching_command<'a>(commands: &'a [ModCommand], modname: &[u8]) -> Option<&'a [u8]> {
+/// The entries as vectors, for tests that index them.
+#[cfg(test)]
+impl Config {
+    pub(crate) fn aliases_list(&self) -> Vec<Alias<'_>> {
+        self.aliases().collect()
+    }
+
+    pub(crate) fn options_list(&self) -> Vec<ModOptions<'_>> {
+        self.options().collect()
+    }
+
+    pub(crate) fn install_list(&self) -> Vec<ModCommand<'_>> {
+        self.install_commands().collect()
+    }
+
+    pub(crate) fn remove_list(&self) -> Vec<ModCommand<'_>> {
+        self.remove_commands().collect()
+    }
+
+    pub(crate) fn softdeps_list(&self) -> Vec<SoftDep<'_>> {
+        self.softdeps().collect()
+    }
+
+    pub(crate) fn weakdeps_list(&self) -> Vec<WeakDep<'_>> {
+        self.weakdeps().collect()
+    }
+}
+
+fn first_matching_command<'a>(
+    mut commands: impl Iterator<Item = ModCommand<'a>>,
+    modname: &[u8],
+) -> Option<&'a [u8]> {
     commands
-        .iter()
-        .find(|c| fnmatch(&c.module, modname))
-        .map(|c| c.command.as_slice())
+        .find(|c| fnmatch(c.module, modname))
+        .map(|c| c.command)
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ use std::path::Path;
 use crate::lines::LogicalLines;
 
 use super::warning::{ConfigWarning, WarningKind};
-use super::{Alias, Config, ModCommand, ModOptions, SoftDep, WeakDep};
+use super::Config;
 
 /// A logical line cut at its first NUL byte, as kmod's C strings cut it.
 fn until_nul(mut line: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
@@ -101,21 +101,31 @@ impl<'a> Words<'a> {
     }
 }
 
-/// kmod's name normalisation (`underscores()` in its shared code): `-` becomes `_` outside
-/// `[...]`. On an unmatched `]` or an unclosed `[` it fails, returning the name as kmod would
-/// have left it: converted up to the fault, untouched after.
+/// [`underscores_into`] into a new buffer: the name, or the name as kmod leaves a bad one.
+#[cfg(test)]
 pub(crate) fn underscores(name: &[u8]) -> Result<Vec<u8>, Vec<u8>> {
-    if !name.iter().any(|&b| matches!(b, b'-' | b'[' | b']')) {
-        return Ok(name.to_vec());
-    }
     let mut out = Vec::with_capacity(name.len());
+    match underscores_into(&mut out, name) {
+        Ok(()) => Ok(out),
+        Err(()) => Err(out),
+    }
+}
+
+/// kmod's name normalisation (`underscores()` in its shared code), appended to `out`: `-`
+/// becomes `_` outside `[...]`. On an unmatched `]` or an unclosed `[` it fails, and `out`
+/// ends with the name as kmod would have left it: converted up to the fault, untouched after.
+pub(crate) fn underscores_into(out: &mut Vec<u8>, name: &[u8]) -> Result<(), ()> {
+    if !name.iter().any(|&b| matches!(b, b'-' | b'[' | b']')) {
+        out.extend_from_slice(name);
+        return Ok(());
+    }
     let mut i = 0;
     while let Some(&b) = name.get(i) {
         match b {
             b'-' => out.push(b'_'),
             b']' => {
                 out.extend_from_slice(name.get(i..).unwrap_or_default());
-                return Err(out);
+                return Err(());
             }
             b'[' => {
                 let tail = name.get(i..).unwrap_or_default();
@@ -126,7 +136,7 @@ pub(crate) fn underscores(name: &[u8]) -> Result<Vec<u8>, Vec<u8>> {
                     }
                     None => {
                         out.extend_from_slice(tail);
-                        return Err(out);
+                        return Err(());
                     }
                 }
             }
@@ -134,7 +144,7 @@ pub(crate) fn underscores(name: &[u8]) -> Result<Vec<u8>, Vec<u8>> {
         }
         i = i.saturating_add(1);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// C's `isspace` in the "C" locale.
@@ -142,13 +152,14 @@ pub(crate) fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-/// Splits a softdep/weakdep argument list into words at `isspace` runs, with kmod's quirk of
-/// keeping a single leading blank attached to the first word.
+/// A softdep/weakdep argument list split into words at `isspace` runs, as a vector.
+#[cfg(test)]
 pub(crate) fn dep_words(rest: &[u8]) -> Vec<&[u8]> {
     DepWords { rest, pos: 0 }.collect()
 }
 
-/// The words of [`dep_words`], one at a time.
+/// The words of a softdep/weakdep argument list, split at `isspace` runs, with kmod's quirk of
+/// keeping a single leading blank attached to the first word.
 struct DepWords<'a> {
     rest: &'a [u8],
     pos: usize,
@@ -178,30 +189,26 @@ impl<'a> Iterator for DepWords<'a> {
     }
 }
 
-fn parse_softdep(module: Vec<u8>, rest: &[u8]) -> SoftDep {
-    enum List {
-        None,
-        Pre,
-        Post,
-    }
-    let mut list = List::None;
-    let mut dep = SoftDep {
-        module,
-        pre: Vec::new(),
-        post: Vec::new(),
-    };
-    for word in (DepWords { rest, pos: 0 }) {
-        match word {
-            b"pre:" => list = List::Pre,
-            b"post:" => list = List::Post,
-            name => match list {
-                List::None => {}
-                List::Pre => dep.pre.push(name.to_vec()),
-                List::Post => dep.post.push(name.to_vec()),
-            },
+/// Adds a `softdep` line: the names after `pre:` and after `post:` (names before either are
+/// ignored, as by kmod).
+fn add_softdep(config: &mut Config, module: super::Span, rest: &[u8]) {
+    let mut post = Vec::new();
+    let pre = config.push_list_with(|config, names| {
+        let mut into_pre = None;
+        for word in (DepWords { rest, pos: 0 }) {
+            match word {
+                b"pre:" => into_pre = Some(true),
+                b"post:" => into_pre = Some(false),
+                name => match into_pre {
+                    Some(true) => names.push(config.push_text(name)),
+                    Some(false) => post.push(name),
+                    None => {}
+                },
+            }
         }
-    }
-    dep
+    });
+    let post = config.push_list(post);
+    config.push_softdep(module, pre, post);
 }
 
 /// Parses one modprobe.d file into `config`. `path` is only used in warnings.
@@ -211,6 +218,8 @@ pub(crate) fn parse(
     contents: &[u8],
     warnings: &mut Vec<ConfigWarning>,
 ) {
+    // What a file adds to the text is never longer than the file.
+    config.reserve_text(contents.len());
     for (line_no, line) in LogicalLines::new(contents) {
         let line = until_nul(line);
         if matches!(line.first(), None | Some(b'#')) {
@@ -222,32 +231,40 @@ pub(crate) fn parse(
         };
         let ok = match command {
             b"alias" => {
-                let pattern = words.word().map(underscores);
-                let module = words.word().map(underscores);
+                let mark = config.mark();
+                let pattern = words.word().map(|w| config.push_name(w));
+                let module = words.word().map(|w| config.push_name(w));
                 match (pattern, module) {
                     (Some(Ok(pattern)), Some(Ok(module))) => {
-                        config.aliases.push(Alias { pattern, module });
+                        config.push_alias(pattern, module);
                         true
                     }
-                    _ => false,
+                    _ => {
+                        config.reset(mark);
+                        false
+                    }
                 }
             }
-            b"blacklist" => match words.word().map(underscores) {
+            b"blacklist" => match words.word().map(|w| config.push_name(w)) {
                 Some(Ok(module)) => {
-                    config.blacklist.push(module);
+                    config.push_blacklist(module);
                     true
                 }
                 _ => false,
             },
             b"options" | b"install" | b"remove" | b"softdep" | b"weakdep" => {
-                let module = words.word().map(underscores);
+                let mark = config.mark();
+                let module = words.word().map(|w| config.push_name(w));
                 let rest = words.rest();
                 match (module, rest) {
                     (Some(Ok(module)), Some(rest)) => {
                         add_directive(config, command, module, rest);
                         true
                     }
-                    _ => false,
+                    _ => {
+                        config.reset(mark);
+                        false
+                    }
                 }
             }
             b"include" | b"config" => {
@@ -274,33 +291,16 @@ pub(crate) fn parse(
     }
 }
 
-fn add_directive(config: &mut Config, command: &[u8], module: Vec<u8>, rest: &[u8]) {
+fn add_directive(config: &mut Config, command: &[u8], module: super::Span, rest: &[u8]) {
     match command {
         b"options" => config.push_options(module, rest),
-        b"install" => config.install.push(ModCommand {
-            module,
-            command: rest.to_vec(),
-        }),
-        b"remove" => config.remove.push(ModCommand {
-            module,
-            command: rest.to_vec(),
-        }),
-        b"softdep" => config.softdeps.push(parse_softdep(module, rest)),
-        _ => config.weakdeps.push(WeakDep {
-            module,
-            weak: dep_words(rest).into_iter().map(<[u8]>::to_vec).collect(),
-        }),
-    }
-}
-
-/// Adds an `options` entry the way kmod stores it: tabs become spaces.
-pub(crate) fn options_entry(module: Vec<u8>, options: &[u8]) -> ModOptions {
-    ModOptions {
-        module,
-        options: options
-            .iter()
-            .map(|&b| if b == b'\t' { b' ' } else { b })
-            .collect(),
+        b"install" => config.push_install(module, rest),
+        b"remove" => config.push_remove(module, rest),
+        b"softdep" => add_softdep(config, module, rest),
+        _ => {
+            let weak = config.push_list(DepWords { rest, pos: 0 });
+            config.push_weakdep(module, weak);
+        }
     }
 }
 
@@ -488,16 +488,22 @@ mod tests {
               softdep snd-hda pre: a-b post: c\nweakdep snd-hda x y\n",
         );
         assert!(w.is_empty(), "{w:?}");
-        assert_eq!(c.aliases[0].pattern, b"my_alias*");
-        assert_eq!(c.aliases[0].module, b"snd_hda");
-        assert_eq!(c.blacklist, vec![b"pc_spkr".to_vec()]);
-        assert_eq!(c.options[0].module, b"snd_hda");
-        assert_eq!(c.options[0].options, b"a=1");
-        assert_eq!(c.install[0].command, b"/bin/true");
-        assert_eq!(c.remove[0].command, b"/bin/false");
-        assert_eq!(c.softdeps[0].pre, vec![b"a-b".to_vec()]);
-        assert_eq!(c.softdeps[0].post, vec![b"c".to_vec()]);
-        assert_eq!(c.weakdeps[0].weak, vec![b"x".to_vec(), b"y".to_vec()]);
+        assert_eq!(c.aliases_list()[0].pattern, b"my_alias*");
+        assert_eq!(c.aliases_list()[0].module, b"snd_hda");
+        assert_eq!(
+            c.blacklisted().collect::<Vec<_>>(),
+            vec![b"pc_spkr".to_vec()]
+        );
+        assert_eq!(c.options_list()[0].module, b"snd_hda");
+        assert_eq!(c.options_list()[0].options, b"a=1");
+        assert_eq!(c.install_list()[0].command, b"/bin/true");
+        assert_eq!(c.remove_list()[0].command, b"/bin/false");
+        assert_eq!(c.softdeps_list()[0].pre, vec![b"a-b".to_vec()]);
+        assert_eq!(c.softdeps_list()[0].post, vec![b"c".to_vec()]);
+        assert_eq!(
+            c.weakdeps_list()[0].weak,
+            vec![b"x".to_vec(), b"y".to_vec()]
+        );
     }
 
     #[test]
@@ -517,27 +523,27 @@ mod tests {
     fn alias_and_blacklist_ignore_extra_words() {
         let (c, w) = parse_str(b"alias a b # c\nblacklist x y z\n");
         assert!(w.is_empty());
-        assert_eq!(c.aliases[0].module, b"b");
-        assert_eq!(c.blacklist, vec![b"x".to_vec()]);
+        assert_eq!(c.aliases_list()[0].module, b"b");
+        assert_eq!(c.blacklisted().collect::<Vec<_>>(), vec![b"x".to_vec()]);
     }
 
     #[test]
     fn options_keep_rest_of_line_and_turn_tabs_into_spaces() {
         let (c, _) = parse_str(b"options m a=1 # c\noptions m\t\tb=2\tc=3\noptions m  \n");
-        let opts: Vec<&[u8]> = c.options.iter().map(|o| &o.options[..]).collect();
+        let opts: Vec<&[u8]> = c.options().map(|o| o.options).collect();
         assert_eq!(opts, vec![&b"a=1 # c"[..], b" b=2 c=3", b" "]);
     }
 
     #[test]
     fn install_keeps_tabs() {
         let (c, _) = parse_str(b"install m /bin/echo\ta\n");
-        assert_eq!(c.install[0].command, b"/bin/echo\ta");
+        assert_eq!(c.install_list()[0].command, b"/bin/echo\ta");
     }
 
     #[test]
     fn cr_is_part_of_a_word() {
         let (c, _) = parse_str(b"alias a b\r\n");
-        assert_eq!(c.aliases[0].module, b"b\r");
+        assert_eq!(c.aliases_list()[0].module, b"b\r");
     }
 
     #[test]
@@ -588,8 +594,8 @@ mod tests {
                 bad(6, "softdep")
             ]
         );
-        assert_eq!(c.aliases[0].pattern, b"[a-b]_c");
-        assert_eq!(c.aliases[0].module, b"d_e");
+        assert_eq!(c.aliases_list()[0].pattern, b"[a-b]_c");
+        assert_eq!(c.aliases_list()[0].module, b"d_e");
     }
 
     #[test]
@@ -608,7 +614,7 @@ mod tests {
     #[test]
     fn names_are_not_cut_at_dots() {
         let (c, _) = parse_str(b"options foo.bar-x a=1\n");
-        assert_eq!(c.options[0].module, b"foo.bar_x");
+        assert_eq!(c.options_list()[0].module, b"foo.bar_x");
     }
 
     /// kmod's scanner, one byte at a time: the definition [`dep_words`] must keep.
@@ -680,10 +686,10 @@ mod tests {
         );
         assert!(w.is_empty());
         type Lists = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+        let owned = |names: super::super::Names<'_>| names.iter().map(<[u8]>::to_vec).collect();
         let got: Vec<Lists> = c
-            .softdeps
-            .iter()
-            .map(|s| (s.pre.clone(), s.post.clone()))
+            .softdeps()
+            .map(|s| (owned(s.pre), owned(s.post)))
             .collect();
         let v = |l: &[&str]| l.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
         assert_eq!(
@@ -703,16 +709,16 @@ mod tests {
     #[test]
     fn softdep_module_is_normalised_but_deps_are_not() {
         let (c, _) = parse_str(b"softdep a-b pre: c-d\n");
-        assert_eq!(c.softdeps[0].module, b"a_b");
-        assert_eq!(c.softdeps[0].pre, vec![b"c-d".to_vec()]);
+        assert_eq!(c.softdeps_list()[0].module, b"a_b");
+        assert_eq!(c.softdeps_list()[0].pre, vec![b"c-d".to_vec()]);
     }
 
     #[test]
     fn weakdep_words() {
         let (c, _) = parse_str(b"weakdep a-b  x\ty-z pre:\n");
-        assert_eq!(c.weakdeps[0].module, b"a_b");
+        assert_eq!(c.weakdeps_list()[0].module, b"a_b");
         assert_eq!(
-            c.weakdeps[0].weak,
+            c.weakdeps_list()[0].weak,
             vec![b" x".to_vec(), b"y-z".to_vec(), b"pre:".to_vec()]
         );
     }

@@ -271,8 +271,7 @@ mod tests {
     fn option_values(config: &Config) -> Vec<String> {
         config
             .options()
-            .iter()
-            .map(|o| String::from_utf8_lossy(&o.options).into_owned())
+            .map(|o| String::from_utf8_lossy(o.options).into_owned())
             .collect()
     }
 
@@ -422,7 +421,7 @@ mod tests {
             .with_module_dir("/lib/modules/1");
         let (c, w) = load(&sources);
         assert!(w.is_empty());
-        let pre: Vec<&[u8]> = c.softdeps().iter().map(|s| &s.pre[0][..]).collect();
+        let pre: Vec<&[u8]> = c.softdeps().filter_map(|s| s.pre.iter().next()).collect();
         assert_eq!(pre, [&b"a"[..], b"ms", b"z"]);
         assert_eq!(c.weakdeps().len(), 1);
     }
@@ -438,7 +437,7 @@ mod tests {
             .with_module_dir("/lib/modules/1");
         let (c, _) = load(&sources);
         assert_eq!(c.softdeps().len(), 1);
-        assert_eq!(c.softdeps()[0].pre, [b"real".to_vec()]);
+        assert_eq!(c.softdeps_list()[0].pre, vec![b"real".to_vec()]);
     }
 
     #[test]
@@ -467,7 +466,10 @@ mod tests {
             .with_kernel_cmdline(&b"m.cmd=1 modprobe.blacklist=c"[..]);
         let (c, _) = load(&sources);
         assert_eq!(option_values(&c), ["file=1", "cmd=1"]);
-        assert_eq!(c.blacklisted(), [b"f".to_vec(), b"c".to_vec()]);
+        assert_eq!(
+            c.blacklisted().collect::<Vec<_>>(),
+            [b"f".to_vec(), b"c".to_vec()]
+        );
     }
 
     #[test]
@@ -476,7 +478,7 @@ mod tests {
         // first, so an overlong one shows the check without a deep tree on disk.
         let dir = PathBuf::from(format!("/{}", "m".repeat(PATH_MAX)));
         let (c, w) = load(&ConfigSources::from_paths(Vec::<PathBuf>::new()).with_module_dir(&dir));
-        assert!(c.softdeps().is_empty());
+        assert_eq!(c.softdeps().len(), 0);
         let kinds: Vec<&WarningKind> = w.iter().map(ConfigWarning::kind).collect();
         assert_eq!(
             kinds,

@@ -54,7 +54,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
+use crate::config::{Config, Names};
 use crate::error::Error;
 use crate::lookup::{self, ExactCommand, Source};
 use crate::moddir::{DepEntry, ModuleDir};
@@ -472,14 +472,15 @@ impl<'a> Resolver<'a> {
 
     /// Resolves the names of a softdep or weakdep list, every match of each, in order. A name
     /// that cannot be looked up is skipped with a [`Notice`].
-    fn lookup_names(&mut self, names: &[Vec<u8>]) -> ResolveResult<Vec<ModId>> {
+    fn lookup_names(&mut self, names: Names<'_>) -> ResolveResult<Vec<ModId>> {
         let mut out = Vec::new();
-        for name in names {
+        for name in names.iter() {
             match self.lookup(name) {
                 Ok(ids) => out.extend(ids),
                 Err(ResolveError::Core(_)) => {
-                    self.notices
-                        .push(Notice::SoftdepLookupFailed { name: name.clone() });
+                    self.notices.push(Notice::SoftdepLookupFailed {
+                        name: name.to_vec(),
+                    });
                 }
                 Err(other) => return Err(other),
             }
@@ -494,8 +495,8 @@ impl<'a> Resolver<'a> {
         let Some(softdep) = config.softdeps_for(&self.node(id).name) else {
             return Ok((Vec::new(), Vec::new()));
         };
-        let pre = self.lookup_names(&softdep.pre)?;
-        let post = self.lookup_names(&softdep.post)?;
+        let pre = self.lookup_names(softdep.pre)?;
+        let post = self.lookup_names(softdep.post)?;
         Ok((pre, post))
     }
 
@@ -506,7 +507,7 @@ impl<'a> Resolver<'a> {
         let Some(weakdep) = config.weakdeps_for(&self.node(id).name) else {
             return Ok(Vec::new());
         };
-        self.lookup_names(&weakdep.weak)
+        self.lookup_names(weakdep.weak)
     }
 
     /// The modules to load for `top`, in order, with kmod's flags (see the module
