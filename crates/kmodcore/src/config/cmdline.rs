@@ -285,7 +285,7 @@ mod tests {
     fn bad_module_names_warn_with_partial_normalisation() {
         let (c, w) = run("x-y]z.p=1 ok[-]x.p=1 br[k.p=1");
         assert_eq!(c.options().len(), 1);
-        assert_eq!(c.options_list()[0].module, b"ok[-]x");
+        assert_eq!(crate::config::first(c.options()).module, b"ok[-]x");
         let msgs: Vec<String> = w.iter().map(ToString::to_string).collect();
         assert_eq!(
             msgs,

@@ -545,32 +545,10 @@ impl Config {
     }
 }
 
-/// The entries as vectors, for tests that index them.
+/// The first entry an accessor gives, for tests.
 #[cfg(test)]
-impl Config {
-    pub(crate) fn aliases_list(&self) -> Vec<Alias<'_>> {
-        self.aliases().collect()
-    }
-
-    pub(crate) fn options_list(&self) -> Vec<ModOptions<'_>> {
-        self.options().collect()
-    }
-
-    pub(crate) fn install_list(&self) -> Vec<ModCommand<'_>> {
-        self.install_commands().collect()
-    }
-
-    pub(crate) fn remove_list(&self) -> Vec<ModCommand<'_>> {
-        self.remove_commands().collect()
-    }
-
-    pub(crate) fn softdeps_list(&self) -> Vec<SoftDep<'_>> {
-        self.softdeps().collect()
-    }
-
-    pub(crate) fn weakdeps_list(&self) -> Vec<WeakDep<'_>> {
-        self.weakdeps().collect()
-    }
+pub(crate) fn first<T>(mut entries: impl Iterator<Item = T>) -> T {
+    entries.next().expect("an entry")
 }
 
 fn first_matching_command<'a>(

@@ -488,20 +488,29 @@ mod tests {
               softdep snd-hda pre: a-b post: c\nweakdep snd-hda x y\n",
         );
         assert!(w.is_empty(), "{w:?}");
-        assert_eq!(c.aliases_list()[0].pattern, b"my_alias*");
-        assert_eq!(c.aliases_list()[0].module, b"snd_hda");
+        assert_eq!(crate::config::first(c.aliases()).pattern, b"my_alias*");
+        assert_eq!(crate::config::first(c.aliases()).module, b"snd_hda");
         assert_eq!(
             c.blacklisted().collect::<Vec<_>>(),
             vec![b"pc_spkr".to_vec()]
         );
-        assert_eq!(c.options_list()[0].module, b"snd_hda");
-        assert_eq!(c.options_list()[0].options, b"a=1");
-        assert_eq!(c.install_list()[0].command, b"/bin/true");
-        assert_eq!(c.remove_list()[0].command, b"/bin/false");
-        assert_eq!(c.softdeps_list()[0].pre, vec![b"a-b".to_vec()]);
-        assert_eq!(c.softdeps_list()[0].post, vec![b"c".to_vec()]);
+        assert_eq!(crate::config::first(c.options()).module, b"snd_hda");
+        assert_eq!(crate::config::first(c.options()).options, b"a=1");
         assert_eq!(
-            c.weakdeps_list()[0].weak,
+            crate::config::first(c.install_commands()).command,
+            b"/bin/true"
+        );
+        assert_eq!(
+            crate::config::first(c.remove_commands()).command,
+            b"/bin/false"
+        );
+        assert_eq!(
+            crate::config::first(c.softdeps()).pre,
+            vec![b"a-b".to_vec()]
+        );
+        assert_eq!(crate::config::first(c.softdeps()).post, vec![b"c".to_vec()]);
+        assert_eq!(
+            crate::config::first(c.weakdeps()).weak,
             vec![b"x".to_vec(), b"y".to_vec()]
         );
     }
@@ -523,7 +532,7 @@ mod tests {
     fn alias_and_blacklist_ignore_extra_words() {
         let (c, w) = parse_str(b"alias a b # c\nblacklist x y z\n");
         assert!(w.is_empty());
-        assert_eq!(c.aliases_list()[0].module, b"b");
+        assert_eq!(crate::config::first(c.aliases()).module, b"b");
         assert_eq!(c.blacklisted().collect::<Vec<_>>(), vec![b"x".to_vec()]);
     }
 
@@ -537,13 +546,16 @@ mod tests {
     #[test]
     fn install_keeps_tabs() {
         let (c, _) = parse_str(b"install m /bin/echo\ta\n");
-        assert_eq!(c.install_list()[0].command, b"/bin/echo\ta");
+        assert_eq!(
+            crate::config::first(c.install_commands()).command,
+            b"/bin/echo\ta"
+        );
     }
 
     #[test]
     fn cr_is_part_of_a_word() {
         let (c, _) = parse_str(b"alias a b\r\n");
-        assert_eq!(c.aliases_list()[0].module, b"b\r");
+        assert_eq!(crate::config::first(c.aliases()).module, b"b\r");
     }
 
     #[test]
@@ -594,8 +606,8 @@ mod tests {
                 bad(6, "softdep")
             ]
         );
-        assert_eq!(c.aliases_list()[0].pattern, b"[a-b]_c");
-        assert_eq!(c.aliases_list()[0].module, b"d_e");
+        assert_eq!(crate::config::first(c.aliases()).pattern, b"[a-b]_c");
+        assert_eq!(crate::config::first(c.aliases()).module, b"d_e");
     }
 
     #[test]
@@ -614,7 +626,7 @@ mod tests {
     #[test]
     fn names_are_not_cut_at_dots() {
         let (c, _) = parse_str(b"options foo.bar-x a=1\n");
-        assert_eq!(c.options_list()[0].module, b"foo.bar_x");
+        assert_eq!(crate::config::first(c.options()).module, b"foo.bar_x");
     }
 
     /// kmod's scanner, one byte at a time: the definition [`dep_words`] must keep.
@@ -709,16 +721,19 @@ mod tests {
     #[test]
     fn softdep_module_is_normalised_but_deps_are_not() {
         let (c, _) = parse_str(b"softdep a-b pre: c-d\n");
-        assert_eq!(c.softdeps_list()[0].module, b"a_b");
-        assert_eq!(c.softdeps_list()[0].pre, vec![b"c-d".to_vec()]);
+        assert_eq!(crate::config::first(c.softdeps()).module, b"a_b");
+        assert_eq!(
+            crate::config::first(c.softdeps()).pre,
+            vec![b"c-d".to_vec()]
+        );
     }
 
     #[test]
     fn weakdep_words() {
         let (c, _) = parse_str(b"weakdep a-b  x\ty-z pre:\n");
-        assert_eq!(c.weakdeps_list()[0].module, b"a_b");
+        assert_eq!(crate::config::first(c.weakdeps()).module, b"a_b");
         assert_eq!(
-            c.weakdeps_list()[0].weak,
+            crate::config::first(c.weakdeps()).weak,
             vec![b" x".to_vec(), b"y-z".to_vec(), b"pre:".to_vec()]
         );
     }

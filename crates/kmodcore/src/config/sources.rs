@@ -437,7 +437,10 @@ mod tests {
             .with_module_dir("/lib/modules/1");
         let (c, _) = load(&sources);
         assert_eq!(c.softdeps().len(), 1);
-        assert_eq!(c.softdeps_list()[0].pre, vec![b"real".to_vec()]);
+        assert_eq!(
+            crate::config::first(c.softdeps()).pre,
+            vec![b"real".to_vec()]
+        );
     }
 
     #[test]
