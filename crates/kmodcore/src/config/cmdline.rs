@@ -143,7 +143,7 @@ fn take_word(
         let list = value.unwrap_or_default();
         for name in list.split(|&b| b == b',') {
             let name = config.push_text(name);
-            config.push_blacklist(name);
+            config.blacklist.push(name);
         }
         return;
     }

@@ -208,24 +208,19 @@ impl Config {
         cmdline::parse(self, cmdline, warnings);
     }
 
-    /// How far the text reaches now: [`Config::reset`] drops what is added after.
-    pub(crate) fn mark(&self) -> usize {
-        self.text.len()
-    }
-
-    /// Drops the text added since `mark` (the strings of a line that turned out bad).
-    pub(crate) fn reset(&mut self, mark: usize) {
-        self.text.truncate(mark);
+    /// The text added since it was `start` bytes long.
+    fn span_since(&self, start: usize) -> Span {
+        Span {
+            start,
+            end: self.text.len(),
+        }
     }
 
     /// Appends `bytes` to the text.
     pub(crate) fn push_text(&mut self, bytes: &[u8]) -> Span {
         let start = self.text.len();
         self.text.extend_from_slice(bytes);
-        Span {
-            start,
-            end: self.text.len(),
-        }
+        self.span_since(start)
     }
 
     /// Appends `name` normalised as kmod normalises configuration names (`-` to `_` outside
@@ -233,35 +228,13 @@ impl Config {
     pub(crate) fn push_name(&mut self, name: &[u8]) -> Result<Span, Vec<u8>> {
         let start = self.text.len();
         match modprobe_d::underscores_into(&mut self.text, name) {
-            Ok(()) => Ok(Span {
-                start,
-                end: self.text.len(),
-            }),
+            Ok(()) => Ok(self.span_since(start)),
             Err(()) => {
                 let shown = self.text.get(start..).unwrap_or_default().to_vec();
                 self.text.truncate(start);
                 Err(shown)
             }
         }
-    }
-
-    /// Makes room for `len` more bytes of text.
-    pub(crate) fn reserve_text(&mut self, len: usize) {
-        self.text.reserve(len);
-    }
-
-    /// Appends a list of names that `fill` pushes (their text added with
-    /// [`Config::push_text`]) to the table of names.
-    pub(crate) fn push_list_with(
-        &mut self,
-        fill: impl FnOnce(&mut Config, &mut Vec<Span>),
-    ) -> List {
-        let mut names = std::mem::take(&mut self.names);
-        let start = names.len();
-        fill(self, &mut names);
-        let end = names.len();
-        self.names = names;
-        List { start, end }
     }
 
     /// Appends a list of names (as written) to the table of names.
@@ -282,37 +255,8 @@ impl Config {
         let start = self.text.len();
         self.text
             .extend(options.iter().map(|&b| if b == b'\t' { b' ' } else { b }));
-        let options = Span {
-            start,
-            end: self.text.len(),
-        };
+        let options = self.span_since(start);
         self.options.push([module, options]);
-    }
-
-    pub(crate) fn push_alias(&mut self, pattern: Span, module: Span) {
-        self.aliases.push([pattern, module]);
-    }
-
-    pub(crate) fn push_install(&mut self, module: Span, command: &[u8]) {
-        let command = self.push_text(command);
-        self.install.push([module, command]);
-    }
-
-    pub(crate) fn push_remove(&mut self, module: Span, command: &[u8]) {
-        let command = self.push_text(command);
-        self.remove.push([module, command]);
-    }
-
-    pub(crate) fn push_blacklist(&mut self, name: Span) {
-        self.blacklist.push(name);
-    }
-
-    pub(crate) fn push_softdep(&mut self, module: Span, pre: List, post: List) {
-        self.softdeps.push((module, pre, post));
-    }
-
-    pub(crate) fn push_weakdep(&mut self, module: Span, weak: List) {
-        self.weakdeps.push((module, weak));
     }
 
     fn str(&self, span: Span) -> &[u8] {

@@ -192,23 +192,26 @@ impl<'a> Iterator for DepWords<'a> {
 /// Adds a `softdep` line: the names after `pre:` and after `post:` (names before either are
 /// ignored, as by kmod).
 fn add_softdep(config: &mut Config, module: super::Span, rest: &[u8]) {
+    let mut into_pre = None;
     let mut post = Vec::new();
-    let pre = config.push_list_with(|config, names| {
-        let mut into_pre = None;
-        for word in (DepWords { rest, pos: 0 }) {
-            match word {
-                b"pre:" => into_pre = Some(true),
-                b"post:" => into_pre = Some(false),
-                name => match into_pre {
-                    Some(true) => names.push(config.push_text(name)),
-                    Some(false) => post.push(name),
-                    None => {}
-                },
-            }
+    let pre = config.push_list(DepWords { rest, pos: 0 }.filter(|&word| match word {
+        b"pre:" => {
+            into_pre = Some(true);
+            false
         }
-    });
+        b"post:" => {
+            into_pre = Some(false);
+            false
+        }
+        name => {
+            if into_pre == Some(false) {
+                post.push(name);
+            }
+            into_pre == Some(true)
+        }
+    }));
     let post = config.push_list(post);
-    config.push_softdep(module, pre, post);
+    config.softdeps.push((module, pre, post));
 }
 
 /// Parses one modprobe.d file into `config`. `path` is only used in warnings.
@@ -219,7 +222,7 @@ pub(crate) fn parse(
     warnings: &mut Vec<ConfigWarning>,
 ) {
     // What a file adds to the text is never longer than the file.
-    config.reserve_text(contents.len());
+    config.text.reserve(contents.len());
     for (line_no, line) in LogicalLines::new(contents) {
         let line = until_nul(line);
         if matches!(line.first(), None | Some(b'#')) {
@@ -231,29 +234,30 @@ pub(crate) fn parse(
         };
         let ok = match command {
             b"alias" => {
-                let mark = config.mark();
+                let mark = config.text.len();
                 let pattern = words.word().map(|w| config.push_name(w));
                 let module = words.word().map(|w| config.push_name(w));
                 match (pattern, module) {
                     (Some(Ok(pattern)), Some(Ok(module))) => {
-                        config.push_alias(pattern, module);
+                        config.aliases.push([pattern, module]);
                         true
                     }
                     _ => {
-                        config.reset(mark);
+                        // Nothing of a bad line is kept.
+                        config.text.truncate(mark);
                         false
                     }
                 }
             }
             b"blacklist" => match words.word().map(|w| config.push_name(w)) {
                 Some(Ok(module)) => {
-                    config.push_blacklist(module);
+                    config.blacklist.push(module);
                     true
                 }
                 _ => false,
             },
             b"options" | b"install" | b"remove" | b"softdep" | b"weakdep" => {
-                let mark = config.mark();
+                let mark = config.text.len();
                 let module = words.word().map(|w| config.push_name(w));
                 let rest = words.rest();
                 match (module, rest) {
@@ -262,7 +266,7 @@ pub(crate) fn parse(
                         true
                     }
                     _ => {
-                        config.reset(mark);
+                        config.text.truncate(mark);
                         false
                     }
                 }
@@ -294,12 +298,18 @@ pub(crate) fn parse(
 fn add_directive(config: &mut Config, command: &[u8], module: super::Span, rest: &[u8]) {
     match command {
         b"options" => config.push_options(module, rest),
-        b"install" => config.push_install(module, rest),
-        b"remove" => config.push_remove(module, rest),
+        b"install" => {
+            let command = config.push_text(rest);
+            config.install.push([module, command]);
+        }
+        b"remove" => {
+            let command = config.push_text(rest);
+            config.remove.push([module, command]);
+        }
         b"softdep" => add_softdep(config, module, rest),
         _ => {
             let weak = config.push_list(DepWords { rest, pos: 0 });
-            config.push_weakdep(module, weak);
+            config.weakdeps.push((module, weak));
         }
     }
 }
