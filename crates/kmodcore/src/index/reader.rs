@@ -387,16 +387,28 @@ impl<'a> View<'a> {
         if parent == Some(offset) {
             return Err(IndexError::SelfReference { offset });
         }
-        // The node's fixed part must be in one slice: ask for more until it is, or until the
-        // slice reaches the end of the index (then a field that does not fit is truncated).
-        let mut want = FIRST_ASK;
+        // The node's fixed part must be in one slice.
+        self.decode_at(offset, FIRST_ASK, |data| self.decode(word, offset, data))
+            .map(Some)
+    }
+
+    /// Runs `decode` on the bytes from `pos` on, `first` of them at least, asking the source
+    /// for more (twice as many each time) while `decode` finds them truncated and the slice
+    /// does not reach the end of the index; once it does, a truncation is the index's.
+    fn decode_at<T>(
+        &self,
+        pos: usize,
+        first: usize,
+        decode: impl Fn(&'a [u8]) -> Result<T, IndexError>,
+    ) -> Result<T, IndexError> {
+        let mut want = first;
         loop {
-            let data = self.src.bytes_from(offset, want)?;
-            match self.decode(word, offset, data) {
-                Err(IndexError::Truncated { .. }) if data.len() < self.size - offset => {
+            let data = self.src.bytes_from(pos, want)?;
+            match decode(data) {
+                Err(IndexError::Truncated { .. }) if data.len() < self.size.saturating_sub(pos) => {
                     want = data.len().saturating_mul(2).max(FIRST_ASK);
                 }
-                node => return node.map(Some),
+                decoded => return decoded,
             }
         }
     }
@@ -465,27 +477,12 @@ impl<'a> View<'a> {
 
     /// The NUL-terminated string at `pos`, without its NUL.
     fn cstr(&self, pos: usize) -> Result<&'a [u8], IndexError> {
-        let mut want = FIRST_ASK;
-        loop {
-            let data = self.src.bytes_from(pos, want)?;
-            if let Some(len) = data.iter().position(|&b| b == 0) {
-                return data.get(..len).ok_or(IndexError::Truncated { offset: pos });
-            }
-            if data.len() >= self.size.saturating_sub(pos) {
-                return Err(IndexError::Truncated { offset: pos });
-            }
-            want = data.len().saturating_mul(2).max(FIRST_ASK);
-        }
+        self.decode_at(pos, FIRST_ASK, |data| Cursor::start(data, pos).cstr())
     }
 
     /// The big-endian u32 at `pos`.
     fn u32(&self, pos: usize) -> Result<u32, IndexError> {
-        Cursor {
-            data: self.src.bytes_from(pos, 4)?,
-            base: pos,
-            pos: 0,
-        }
-        .u32()
+        self.decode_at(pos, 4, |data| Cursor::start(data, pos).u32())
     }
 
     /// The child of `node` for character `ch`, if there is one.
@@ -692,6 +689,11 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// At the start of `data`, which starts at offset `base` of the index.
+    fn start(data: &'a [u8], base: usize) -> Cursor<'a> {
+        Cursor { data, base, pos: 0 }
+    }
+
     fn truncated(&self) -> IndexError {
         IndexError::Truncated {
             offset: self.base.saturating_add(self.pos),
