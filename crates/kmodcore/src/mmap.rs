@@ -64,6 +64,23 @@ pub fn read_sized(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// Fills `buf` from `file` at `offset` (the file's own position is not moved), reading again
+/// after a short read; fewer bytes only at the end of the file. How many were read.
+pub fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
+        let at = offset.saturating_add(u64::try_from(filled).unwrap_or(u64::MAX));
+        match file.read_at(rest, at) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 /// Reads a file as [`read_sized`] does, but at most `limit` bytes, and keeps what was read
 /// before an error: the bytes, and the error that stopped the reading if one did.
 pub fn read_told(file: &File, told: u64, limit: u64) -> (Vec<u8>, Option<std::io::Error>) {

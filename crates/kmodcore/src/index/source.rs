@@ -9,7 +9,6 @@
 //! needs ([`MAX_PIECES`]).
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
@@ -110,25 +109,17 @@ impl IndexFile {
     /// taken) is a truncation at the first byte missing.
     fn read(&self, start: usize, len: usize) -> Result<Box<[u8]>, IndexError> {
         let mut buf = vec![0u8; len].into_boxed_slice();
-        let mut filled = 0;
-        while filled < len {
-            let at = start + filled;
-            let Some(spare) = buf.get_mut(filled..) else {
-                break;
-            };
-            match self.file.read_at(spare, at as u64) {
-                Ok(0) => return Err(IndexError::Truncated { offset: at }),
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return Err(IndexError::Read {
-                        offset: at,
-                        errno: e.raw_os_error().unwrap_or(0),
-                    })
-                }
-            }
+        let offset = u64::try_from(start).unwrap_or(u64::MAX);
+        match crate::mmap::read_full_at(&self.file, &mut buf, offset) {
+            Ok(got) if got == len => Ok(buf),
+            Ok(got) => Err(IndexError::Truncated {
+                offset: start.saturating_add(got),
+            }),
+            Err(e) => Err(IndexError::Read {
+                offset: start,
+                errno: e.raw_os_error().unwrap_or(0),
+            }),
         }
-        Ok(buf)
     }
 
     /// The whole file, read on first use.
@@ -138,6 +129,13 @@ impl IndexFile {
         }
         let bytes = self.read(0, self.size)?;
         Ok(self.whole.get_or_init(|| bytes))
+    }
+
+    /// The whole file from `pos` on.
+    fn whole_from(&self, pos: usize) -> Result<&[u8], IndexError> {
+        self.whole()?
+            .get(pos..)
+            .ok_or(IndexError::Truncated { offset: pos })
     }
 }
 
@@ -150,16 +148,9 @@ impl Source for IndexFile {
         if pos > self.size {
             return Err(IndexError::Truncated { offset: pos });
         }
-        if let Some(whole) = self.whole.get() {
-            return whole
-                .get(pos..)
-                .ok_or(IndexError::Truncated { offset: pos });
-        }
-        if self.size <= SMALL_FILE || want > LONG_READ {
-            return self
-                .whole()?
-                .get(pos..)
-                .ok_or(IndexError::Truncated { offset: pos });
+        // Once read whole, always from there; small files and long reads are read whole.
+        if self.whole.get().is_some() || self.size <= SMALL_FILE || want > LONG_READ {
+            return self.whole_from(pos);
         }
         let end = pos.saturating_add(want).min(self.size);
         let pieces = self
@@ -174,10 +165,7 @@ impl Source for IndexFile {
         let slot = self.claimed.fetch_add(1, Ordering::AcqRel);
         let Some(piece) = pieces.get(slot) else {
             // A search that has read many pieces already: it may well read on.
-            return self
-                .whole()?
-                .get(pos..)
-                .ok_or(IndexError::Truncated { offset: pos });
+            return self.whole_from(pos);
         };
         let start = pos.saturating_sub(PIECE_BEFORE);
         let stop = end.max(pos.saturating_add(PIECE_AFTER)).min(self.size);

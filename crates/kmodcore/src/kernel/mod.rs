@@ -307,21 +307,10 @@ impl KernelError {
 
 /// Reads the first bytes of an open file, to detect its compression.
 fn file_head(file: &File, path: &Path) -> crate::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
     let mut head = vec![0u8; compression::MAGIC_LEN];
-    let mut filled = 0;
-    while filled < head.len() {
-        let Some(rest) = head.get_mut(filled..) else {
-            break;
-        };
-        match file.read_at(rest, filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(crate::Error::io(path, e)),
-        }
-    }
-    head.truncate(filled);
+    let got =
+        crate::mmap::read_full_at(file, &mut head, 0).map_err(|e| crate::Error::io(path, e))?;
+    head.truncate(got);
     Ok(head)
 }
 

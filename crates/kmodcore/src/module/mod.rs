@@ -85,7 +85,7 @@ impl ModuleFile {
     pub fn open(path: &Path) -> Result<ModuleFile> {
         let (file, len) = open_regular_file(path)?;
         let mut head = [0u8; compression::MAGIC_LEN];
-        let got = read_head(&file, &mut head).map_err(|e| Error::io(path, e))?;
+        let got = crate::mmap::read_full_at(&file, &mut head, 0).map_err(|e| Error::io(path, e))?;
         let compression = Compression::detect(head.get(..got).unwrap_or_default());
         let contents = match compression {
             Compression::None => {
@@ -137,22 +137,4 @@ impl ModuleFile {
             reason: reason.to_string(),
         })
     }
-}
-
-/// Reads up to `buf.len()` bytes from the start of `file` without moving its offset.
-fn read_head(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
-    use std::os::unix::fs::FileExt;
-    let mut filled = 0;
-    while filled < buf.len() {
-        let Some(rest) = buf.get_mut(filled..) else {
-            break;
-        };
-        match file.read_at(rest, filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
