@@ -8,8 +8,12 @@ the same machine state, and reports the median wall time of each and the ratio r
 With --static, the fully static build (the initramfs form, README) runs in the same rounds as a
 third column: it starts faster, since it needs no dynamic loader.
 The real trees come from scripts/real-trees.sh (run first). kmod is whatever `modinfo`,
-`depmod` and `modprobe` are on PATH in /usr/sbin (Debian's kmod 30), or the directory given by
-KMOD_BIN_DIR.
+`depmod` and `modprobe` are in /usr/sbin (Debian's kmod 30), or the directory given by
+KMOD_BIN_DIR. KMOD_BIN_DIR may name several directories separated by ':' (for example a local
+build of kmod's development head first, then /usr/sbin): each is a kmod column, all run in the
+same rounds, and every rkmod column gets a ratio against each; goals are judged against the first.
+The modprobe group also times a static program that does nothing (the floor of a process start,
+built with `gcc -static` into the cache when gcc is there), as a ratio against the same kmods.
 """
 
 import argparse
@@ -24,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("RKMOD_CACHE", Path.home() / ".cache/rkmod"))
-KMOD_BIN_DIR = Path(os.environ.get("KMOD_BIN_DIR", "/usr/sbin"))
+KMOD_BIN_DIRS = [Path(d) for d in os.environ.get("KMOD_BIN_DIR", "/usr/sbin").split(":") if d]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 RKMOD = TARGET / "release/rkmod"
 STATIC_TRIPLE = "x86_64-unknown-linux-gnu"
@@ -43,8 +47,8 @@ TREES = {
 PREFIX = []
 
 
-def kmod(tool):
-    return PREFIX + [str(KMOD_BIN_DIR / tool)]
+def kmod(tool, bin_dir=None):
+    return PREFIX + [str((bin_dir or KMOD_BIN_DIRS[0]) / tool)]
 
 
 def rkmod(tool, binary=RKMOD):
@@ -102,36 +106,64 @@ def settle_page_cache(programs):
             os.close(fd)
 
 
-def row(label, theirs, ours_by_variant, goal=None):
-    """Prints one table row: kmod's median, then each rkmod variant's median and ratio."""
-    k = statistics.median(theirs)
+def row(label, theirs_by_kmod, ours_by_variant, goal=None):
+    """Prints one table row: each kmod's median, then each rkmod variant's median and its ratio
+    to each kmod. The goal is judged against the first kmod."""
+    ks = [statistics.median(t) for t in theirs_by_kmod]
     cells, ratios = [], []
     for ours in ours_by_variant:
         r = statistics.median(ours)
-        ratios.append(r / k)
-        cells.append(f" {r * 1000:9.2f} ms | {r / k:5.2f} |")
+        ratios.append(r / ks[0])
+        cells.append(f" {r * 1000:9.2f} ms |" + "".join(f" {r / k:5.2f} |" for k in ks))
     verdict = ""
     if goal is not None:
         verdict = "  goal <= %.2f: %s" % (goal, "MET" if ratios[0] <= goal else "NOT MET")
         if len(ratios) > 1:
             verdict += " (static: %s)" % ("MET" if ratios[1] <= goal else "NOT MET")
-    print(f"| {label:<50} | {k * 1000:9.2f} ms |" + "".join(cells) + verdict)
+    kcells = "".join(f" {k * 1000:9.2f} ms |" for k in ks)
+    print(f"| {label:<50} |" + kcells + "".join(cells) + verdict)
     return ratios
 
 
-def compare(label, tool, args, rounds, repeat=1, goal=None):
-    """Times `tool args` rounds x repeat times, alternating kmod and each rkmod variant run by
-    run (so that a slow spell of the machine falls on all), and compares the medians."""
-    theirs, ours = [], [[] for _ in VARIANTS]
-    runs = [(kmod(tool) + args, theirs)]
+def compare(label, tool, args, rounds, repeat=1, goal=None, extra=()):
+    """Times `tool args` rounds x repeat times, alternating every kmod and each rkmod variant run
+    by run (so that a slow spell of the machine falls on all), and compares the medians. `extra`
+    adds (label, command) pairs timed in the same rounds and printed as rows of their own."""
+    theirs = [[] for _ in KMOD_BIN_DIRS]
+    ours = [[] for _ in VARIANTS]
+    others = [[] for _ in extra]
+    runs = [(kmod(tool, d) + args, times) for d, times in zip(KMOD_BIN_DIRS, theirs)]
     runs += [(rkmod(tool, binary) + args, times) for binary, times in zip(VARIANTS, ours)]
+    runs += [(cmd, times) for (_, cmd), times in zip(extra, others)]
     for _ in range(rounds * repeat):
         # In a new order each time: what ran just before (and is still in the caches) is then
         # the same for every tool on average.
         ORDER.shuffle(runs)
         for cmd, times in runs:
             times.append(timed(cmd))
-    return row(label, theirs, ours, goal)
+    ratios = row(label, theirs, ours, goal)
+    for (name, _), times in zip(extra, others):
+        ks = [statistics.median(t) for t in theirs]
+        r = statistics.median(times)
+        print(f"| {name:<50} |" + "".join(f" {k * 1000:9.2f} ms |" for k in ks)
+              + f" {r * 1000:9.2f} ms |" + "".join(f" {r / k:5.2f} |" for k in ks))
+    return ratios
+
+
+def floor_program():
+    """A static C program that does nothing, built once into the cache: the least a process
+    start costs here. None (with a note) when gcc cannot build it."""
+    path = CACHE / "bench-floor/true-static"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        source = path.with_suffix(".c")
+        source.write_text("int main(void) { return 0; }\n")
+        built = subprocess.run(["gcc", "-O2", "-static", "-o", str(path), str(source)],
+                               capture_output=True)
+        if built.returncode != 0:
+            print("bench: NOTE: no static floor program (gcc -static failed); floor rows left out")
+            return None
+    return str(path)
 
 
 def modules(tree_dir, suffix):
@@ -171,12 +203,13 @@ def group_depmod(rounds):
     with tempfile.TemporaryDirectory(prefix="rkmod-bench-") as tmp:
         tmp = Path(tmp)
         for label, (tree, _copy, kver) in TREES.items():
-            theirs = linked_copy(tree, kver, tmp / f"kmod-{label}")
+            roots = [linked_copy(tree, kver, tmp / f"kmod{i}-{label}") for i in range(len(KMOD_BIN_DIRS))]
             mine = [linked_copy(tree, kver, tmp / f"rkmod{i}-{label}") for i in range(len(VARIANTS))]
             count = len(modules(tree, ".ko")) + len(modules(tree, ".ko.xz"))
-            others, ours = [], [[] for _ in VARIANTS]
+            others, ours = [[] for _ in KMOD_BIN_DIRS], [[] for _ in VARIANTS]
             for _ in range(max(3, rounds // 2)):
-                others.append(timed(kmod("depmod") + ["-b", str(theirs), kver]))
+                for bin_dir, root, times in zip(KMOD_BIN_DIRS, roots, others):
+                    times.append(timed(kmod("depmod", bin_dir) + ["-b", str(root), kver]))
                 for binary, root, times in zip(VARIANTS, mine, ours):
                     times.append(timed(rkmod("depmod", binary) + ["-b", str(root), kver]))
             row(f"depmod -b ROOT {kver} ({count} modules)", others, ours, goal=0.50)
@@ -185,9 +218,13 @@ def group_depmod(rounds):
 def group_modprobe(rounds):
     """modprobe --show-depends (the query initramfs builders run for every module), by name
     and by a PCI modalias, on both trees with kmod 30's indexes and the machine's own
-    configuration."""
+    configuration. The first case also times the floor: a static program that does nothing."""
+    floor = floor_program()
     for label, (_tree, copy, kver) in TREES.items():
         base = ["-d", str(CACHE / copy), "-S", kver, "--show-depends"]
+        extra = [("floor: a static program that does nothing", [floor])] if floor else []
+        compare(f"modprobe -D by name (usb-storage, {label} tree)", "modprobe",
+                base + ["usb-storage"], rounds, repeat=20, goal=0.80, extra=extra)
         compare(f"modprobe -D by name (snd-hda-intel, {label} tree)", "modprobe",
                 base + ["snd-hda-intel"], rounds, repeat=20, goal=0.80)
         compare(f"modprobe -D by PCI modalias (e1000e, {label} tree)", "modprobe",
@@ -215,16 +252,21 @@ def main():
         VARIANTS.append(RKMOD_STATIC)
         if not args.no_build:
             subprocess.run([str(ROOT / "scripts/build-static"), "--quiet"], cwd=ROOT, check=True)
-    settle_page_cache([kmod("modinfo")[-1], kmod("modprobe")[-1], kmod("depmod")[-1]] + [str(v) for v in VARIANTS])
-    kmod_version = subprocess.run(kmod("modinfo") + ["--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    settle_page_cache([kmod(tool, d)[-1] for d in KMOD_BIN_DIRS for tool in ("modinfo", "modprobe", "depmod")]
+                      + [str(v) for v in VARIANTS])
     print("rkmod: " + ", ".join(str(v) for v in VARIANTS))
-    print(f"kmod:  {KMOD_BIN_DIR} ({kmod_version})")
+    for number, bin_dir in enumerate(KMOD_BIN_DIRS, 1):
+        version = subprocess.run(kmod("modinfo", bin_dir) + ["--version"], capture_output=True,
+                                 text=True).stdout.splitlines()[0]
+        print(f"kmod {number}: {bin_dir} ({version})")
     if PREFIX:
         print("both tools run as: " + " ".join(PREFIX))
     load = " ".join("%.2f" % x for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores, load average {load}; median of {args.rounds} rounds, kmod and rkmod alternating\n")
-    header = f"| {'case':<50} | {'kmod':>12} |" + "".join(
-        f" {name:>12} | ratio |" for name in ["rkmod", "rkmod static"][: len(VARIANTS)])
+    kmods = range(1, len(KMOD_BIN_DIRS) + 1)
+    header = f"| {'case':<50} |" + "".join(f" {'kmod %d' % n:>12} |" for n in kmods) + "".join(
+        f" {name:>12} |" + "".join(f" /k{n:<3}|" for n in kmods)
+        for name in ["rkmod", "rkmod static"][: len(VARIANTS)])
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for group in args.groups:
