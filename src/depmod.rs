@@ -13,9 +13,10 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, Command};
 use kmodcore::depmod::atomic::{self, CommitError, Stage};
+use kmodcore::depmod::cache::{self, CacheOutcome, CacheSettings, PendingCache};
 use kmodcore::depmod::config::DEFAULT_CONFIG_DIRS;
 use kmodcore::depmod::{
-    self as engine, Diagnostic, Fatal, KernelSymbolSource, Level, LinkOptions, Settings,
+    self as engine, Diagnostic, Fatal, Generated, KernelSymbolSource, Level, LinkOptions, Settings,
 };
 
 use crate::cli::flag;
@@ -34,6 +35,7 @@ pub const DIFFERENCES: &[&str] = &[
     "Where kmod's dependency cycle report would loop forever or abort (a cycle reachable from a module that is not on it), rkmod stops exploring from that module and says so.",
     "Messages about a directory entry that cannot be examined or opened name the directory by path rather than by file descriptor number.",
     ".ko.gz, .ko.xz and .ko.zst modules are always recognised; kmod recognises each only when built with its library.",
+    "depmod keeps what it extracted from each module (symbols, CRCs, aliases, softdeps, weakdeps) in a cache, ROOT/var/cache/rkmod/depmod/VERSION, where ROOT is the -o root, else the -b root, else /, and on the next run reads only the modules whose file changed (by device, inode, size, mode, mtime and ctime to the nanosecond; files changed less than 2 seconds before a run are not cached). The outputs are the same bytes with or without it. Without -b and -o the directory is created; under another root the cache is used only if ROOT/var/cache/rkmod/depmod exists. A damaged, truncated or foreign cache is ignored and rebuilt (-v says so, and prints how many modules were read from their files); -n reads the cache but does not write it; --no-cache neither reads nor writes it. kmod has no cache and has no --no-cache option.",
     "The options are kmod 34's: -m is --moduledir and -o is --outdir. kmod 30 to 33 accepted -m (--map), -q, -r and -u as ignored, deprecated options, which are now errors as with kmod 34; kmod 30 had no -o.",
 ];
 
@@ -106,6 +108,12 @@ pub fn command() -> Command {
             "Use Module.symvers file to check symbol versions",
         ))
         .arg(
+            Arg::new("no-cache")
+                .long("no-cache")
+                .action(ArgAction::SetTrue)
+                .help("Read every module; neither read nor write the module cache"),
+        )
+        .arg(
             Arg::new("args")
                 .value_name("VERSION [FILE]")
                 .value_parser(clap::value_parser!(OsString))
@@ -155,6 +163,8 @@ pub struct Options {
     pub warn: bool,
     /// `-V`.
     pub version: bool,
+    /// `--no-cache`.
+    pub no_cache: bool,
     /// The positional arguments: a kernel version, then module files.
     pub args: Vec<OsString>,
 }
@@ -180,6 +190,7 @@ impl Options {
             symbol_prefix: one("symbol-prefix"),
             warn: m.get_flag("warn"),
             version: m.get_flag("version"),
+            no_cache: m.get_flag("no-cache"),
             args: m
                 .get_many::<OsString>("args")
                 .map(|v| v.cloned().collect())
@@ -580,6 +591,17 @@ pub fn run(args: Vec<OsString>) -> i32 {
     } else {
         options.config.iter().map(PathBuf::from).collect()
     };
+    let cache = (!options.no_cache)
+        .then(|| {
+            // The output root decides, so that `-o` runs never touch the source tree.
+            let cache_root = out_root.as_deref().unwrap_or(&root);
+            CacheSettings {
+                path: cache::location(cache_root, &kver),
+                write: !options.show,
+                create_dir: options.basedir.is_none() && options.outdir.is_none(),
+            }
+        })
+        .filter(cache::usable_dir);
     let settings = Settings {
         dirname,
         kernel_version: kver,
@@ -588,6 +610,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         kernel_symbols,
         link,
         warn_duplicates: options.warn,
+        cache,
     };
 
     let target = PathBuf::from(OsStr::from_bytes(&outdir));
@@ -602,13 +625,16 @@ pub fn run(args: Vec<OsString>) -> i32 {
     for d in &diagnostics {
         log.diagnostic(&mut out, d);
     }
-    let files = match generated {
-        Ok(files) => files,
+    let Generated { files, cache } = match generated {
+        Ok(generated) => generated,
         Err(fatal) => {
             report_fatal(&log, &fatal);
             return 1;
         }
     };
+    if let Some(cache) = &cache {
+        report_cache(&log, cache);
+    }
     if options.show {
         for file in &files {
             out.write(&file.bytes);
@@ -618,11 +644,59 @@ pub fn run(args: Vec<OsString>) -> i32 {
     }
     out.flush();
     match atomic::commit(&target, &files) {
-        Ok(_) => 0,
+        Ok(_) => {
+            if let Some(cache) = &cache {
+                store_cache(&log, cache);
+            }
+            0
+        }
         Err(e) => {
             report_commit_error(&log, &outdir, &e);
             1
         }
+    }
+}
+
+/// `-v`: what the module cache gave this run.
+fn report_cache(log: &Log, cache: &PendingCache) {
+    if log.verbose == 0 {
+        return;
+    }
+    let path = path_bytes(&cache.settings.path);
+    let what = match &cache.outcome {
+        CacheOutcome::Missing => "none yet: every module read from its file".to_string(),
+        CacheOutcome::Read { used, modules } => format!(
+            "{} of {modules} modules read from their files",
+            modules - used
+        ),
+        CacheOutcome::Ignored(problem) => format!("ignored ({problem}): rebuilt"),
+    };
+    log.line("INFO", &cat(&[b"cache ", path, b": ", what.as_bytes()]));
+}
+
+/// Writes the module cache back; a failure only costs the next run its speed (`-v` says so).
+fn store_cache(log: &Log, cache: &PendingCache) {
+    let path = path_bytes(&cache.settings.path);
+    match cache.store() {
+        Ok(true) => {}
+        Ok(false) if log.verbose > 0 => log.line(
+            "INFO",
+            &cat(&[
+                b"cache ",
+                path,
+                b": being written by another run; left to it",
+            ]),
+        ),
+        Err(e) if log.verbose > 0 => log.line(
+            "INFO",
+            &cat(&[
+                b"cache ",
+                path,
+                b": not written: ",
+                &strerror(e.raw_os_error().unwrap_or(5)),
+            ]),
+        ),
+        _ => {}
     }
 }
 

@@ -12,4 +12,5 @@ complete -c depmod -s n -l show -l dry-run -d 'Write the dependency file on stdo
 complete -c depmod -s v -l verbose -d 'Enable verbose mode'
 complete -c depmod -s w -l warn -d 'Warn on duplicates'
 complete -c depmod -s V -l version -d 'show version'
+complete -c depmod -l no-cache -d 'Read every module; neither read nor write the module cache'
 complete -c depmod -s h -l help -d 'Print help'

@@ -92,6 +92,7 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s n -l show -l dry-
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s v -l verbose -d 'Enable verbose mode'
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s w -l warn -d 'Warn on duplicates'
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s V -l version -d 'show version'
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -l no-cache -d 'Read every module; neither read nor write the module cache'
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s h -l help -d 'Print help'
 complete -c rkmod -n "__fish_rkmod_using_subcommand insmod" -s f -l force -d 'DANGEROUS: forces a module load, may cause data corruption and crash your machine. Implies --force-modversion and --force-vermagic'
 complete -c rkmod -n "__fish_rkmod_using_subcommand insmod" -l force-modversion -d 'Ignore module\'s version'

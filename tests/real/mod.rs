@@ -4,5 +4,6 @@
 //! skip; under CI it is a failure.
 
 mod depmod;
+mod depmod_cache;
 mod modinfo;
 mod modprobe;

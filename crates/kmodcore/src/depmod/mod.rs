@@ -21,6 +21,7 @@
 //! its symbols and aliases are copied out (one per worker thread at a time).
 
 pub mod atomic;
+pub mod cache;
 pub mod config;
 pub mod ere;
 pub mod graph;
@@ -65,6 +66,18 @@ pub struct Settings {
     pub link: LinkOptions,
     /// `-w`: warn about duplicate index entries.
     pub warn_duplicates: bool,
+    /// The module cache to read (and write back), if any.
+    pub cache: Option<cache::CacheSettings>,
+}
+
+/// What [`generate`] produced.
+#[derive(Debug)]
+pub struct Generated {
+    /// The output files, in kmod's order.
+    pub files: Vec<OutputFile>,
+    /// The module cache to write back once the files are published
+    /// ([`cache::PendingCache::store`]); `None` without a cache.
+    pub cache: Option<cache::PendingCache>,
 }
 
 /// How serious a [`Diagnostic`] is, which decides where and whether kmod shows it.
@@ -436,7 +449,7 @@ pub fn generate(
     settings: &Settings,
     to_stdout: bool,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Result<Vec<OutputFile>, Fatal> {
+) -> Result<Generated, Fatal> {
     let prefix = settings.link.prefix;
     let kernel = match &settings.kernel_symbols {
         None => None,
@@ -468,7 +481,13 @@ pub fn generate(
         Some(files) => scan::from_files(&settings.dirname, files, diagnostics)?,
     };
     let ordered = scan::order_modules(found, &settings.dirname, diagnostics);
-    let modules = read_modules(ordered);
+    let (modules, pending) = match &settings.cache {
+        None => (read_modules(ordered), None),
+        Some(cache) => {
+            let (modules, pending) = read_modules_cached(ordered, cache, settings.files.is_none());
+            (modules, Some(pending))
+        }
+    };
     let linked = graph::link(&modules, kernel.as_ref(), settings.link, diagnostics)
         .map_err(|c| Fatal::Cycles { modules: c.modules })?;
     let inputs = outputs::Inputs {
@@ -477,7 +496,11 @@ pub fn generate(
         dirname: &settings.dirname,
         warn_duplicates: settings.warn_duplicates,
     };
-    outputs::render(&inputs, to_stdout, diagnostics)
+    let files = outputs::render(&inputs, to_stdout, diagnostics)?;
+    Ok(Generated {
+        files,
+        cache: pending,
+    })
 }
 
 /// Reads every module file in parallel, keeping depmod's order.
@@ -489,4 +512,92 @@ pub fn read_modules(found: Vec<scan::FoundModule>) -> Vec<graph::Module> {
             graph::Module { found, symbols }
         })
         .collect()
+}
+
+/// [`read_modules`] through the module cache: a module whose file has the key its cache
+/// entry records is taken from the cache, every other one is read. `whole_tree`: the run saw
+/// every module, so entries of modules it did not see are dropped (else they are kept).
+pub fn read_modules_cached(
+    found: Vec<scan::FoundModule>,
+    settings: &cache::CacheSettings,
+    whole_tree: bool,
+) -> (Vec<graph::Module>, cache::PendingCache) {
+    use cache::{CacheOutcome, Entries, FileKey, Stored};
+    let start = cache::now_seconds();
+    let (old, problem) = match cache::read(&settings.path) {
+        Ok(Some(bytes)) => (bytes, None),
+        Ok(None) => (Vec::new(), None),
+        Err(problem) => (Vec::new(), Some(problem)),
+    };
+    let identity = cache::identity();
+    let (entries, problem) = match (old.is_empty(), problem) {
+        (_, Some(problem)) => (Entries::default(), Some(problem)),
+        (true, None) => (Entries::default(), None),
+        (false, None) => match Entries::decode(&old, &identity) {
+            Ok(entries) => (entries, None),
+            Err(problem) => (Entries::default(), Some(problem)),
+        },
+    };
+    let read: Vec<(graph::Module, Stored)> = found
+        .into_par_iter()
+        .map(|found| {
+            let path = Path::new(OsStr::from_bytes(&found.path));
+            if !entries.is_empty() {
+                if let Ok(meta) = std::fs::metadata(path) {
+                    if let Some((symbols, stored)) = entries.get(&found.path, &FileKey::of(&meta)) {
+                        return (graph::Module { found, symbols }, stored);
+                    }
+                }
+            }
+            let (symbols, meta) = symbols::read_module_with_stat(path);
+            let stored = match meta {
+                Some(meta) if symbols.load_error.is_none() => {
+                    let key = FileKey::of(&meta);
+                    if key.settled(start) {
+                        let mut payload = Vec::with_capacity(symbols.arena().len() + 256);
+                        cache::encode_payload(&symbols, &mut payload);
+                        Stored::Fresh { key, payload }
+                    } else {
+                        Stored::Skip
+                    }
+                }
+                _ => Stored::Skip,
+            };
+            (graph::Module { found, symbols }, stored)
+        })
+        .collect();
+    let used = read
+        .iter()
+        .filter(|(_, s)| matches!(s, Stored::Reused { .. }))
+        .count();
+    let fresh = read
+        .iter()
+        .filter(|(_, s)| matches!(s, Stored::Fresh { .. }))
+        .count();
+    let mut modules = Vec::with_capacity(read.len());
+    let mut stored = Vec::with_capacity(read.len());
+    for (module, entry) in read {
+        stored.push((module.found.path.clone(), entry));
+        modules.push(module);
+    }
+    // Entries of the old cache this run did not use.
+    let seen: std::collections::HashSet<&[u8]> =
+        stored.iter().map(|(path, _)| path.as_slice()).collect();
+    let unseen = entries.unseen(&seen);
+    let dropped = if whole_tree { unseen.len() } else { 0 };
+    let kept: Vec<(Vec<u8>, Stored)> = if whole_tree { Vec::new() } else { unseen };
+    drop(seen);
+    stored.extend(kept);
+    let outcome = match problem {
+        Some(problem) => CacheOutcome::Ignored(problem),
+        None if old.is_empty() => CacheOutcome::Missing,
+        None => CacheOutcome::Read {
+            used,
+            modules: modules.len(),
+        },
+    };
+    let changed = fresh > 0 || dropped > 0 || matches!(outcome, CacheOutcome::Ignored(_));
+    drop(entries);
+    let pending = cache::PendingCache::new(settings.clone(), outcome, old, stored, changed);
+    (modules, pending)
 }

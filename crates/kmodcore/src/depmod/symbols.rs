@@ -48,7 +48,7 @@ use std::path::Path;
 
 use super::Diagnostic;
 use crate::error::Error;
-use crate::module::ModuleFile;
+use crate::module::compression::{self, Compression};
 
 /// `SHN_UNDEF`: an undefined symbol.
 const SHN_UNDEF: u16 = 0;
@@ -69,8 +69,8 @@ const SYMBOL_FILE_LINE_MAX: usize = 10240;
 /// A byte range in a [`ModuleSymbols`] arena.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
-    start: u32,
-    len: u32,
+    pub(crate) start: u32,
+    pub(crate) len: u32,
 }
 
 /// A symbol a module exports.
@@ -132,6 +132,32 @@ impl ModuleSymbols {
             .unwrap_or_default()
     }
 
+    /// All names, concatenated (what the spans index).
+    pub fn arena(&self) -> &[u8] {
+        &self.arena
+    }
+
+    /// Puts an extract back together from its parts (the module cache's decoder, which
+    /// has checked every span against `arena`).
+    pub(crate) fn from_parts(
+        arena: Vec<u8>,
+        exports: Vec<Export>,
+        imports: Option<Vec<Import>>,
+        aliases: Vec<Span>,
+        softdeps: Vec<Span>,
+        weakdeps: Vec<Span>,
+    ) -> ModuleSymbols {
+        ModuleSymbols {
+            arena,
+            exports,
+            imports,
+            aliases,
+            softdeps,
+            weakdeps,
+            load_error: None,
+        }
+    }
+
     fn push(&mut self, bytes: &[u8]) -> Span {
         let start = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
         let len = u32::try_from(bytes.len()).unwrap_or(0);
@@ -157,24 +183,187 @@ const ENOEXEC: i32 = 8;
 /// Reads a module file (see the module documentation). Never fails: problems are recorded in
 /// [`ModuleSymbols::load_error`].
 pub fn read_module(path: &Path) -> ModuleSymbols {
-    let file = match ModuleFile::open(path) {
-        Ok(file) => file,
-        Err(e) => {
-            return match &e {
-                Error::Io { source, .. } => {
-                    ModuleSymbols::failed(source.raw_os_error().unwrap_or(EINVAL), None)
-                }
-                Error::Decompress { format, reason, .. } => {
-                    ModuleSymbols::failed(EINVAL, Some(format!("{format}: {reason}")))
-                }
-                Error::NotRegularFile { .. } => {
-                    ModuleSymbols::failed(EINVAL, Some("not a regular file".into()))
-                }
-                other => ModuleSymbols::failed(EINVAL, Some(other.to_string())),
-            };
-        }
+    read_module_with_stat(path).0
+}
+
+/// [`read_module`], also returning the `fstat` of the descriptor the module was read from
+/// (`None` when it could not be opened), which is what the module cache keys entries by.
+///
+/// A plain (uncompressed) module is not read whole: only its ELF header, section table,
+/// section names and the sections depmod looks at are read, into a zeroed buffer of the
+/// file's size, so every offset means what it means in the file (see `read_sparse`).
+pub fn read_module_with_stat(path: &Path) -> (ModuleSymbols, Option<std::fs::Metadata>) {
+    let opened = crate::module::open_nonblocking(path)
+        .map_err(|e| Error::io(path, e))
+        .and_then(|file| crate::module::check_regular_file(file, path));
+    let (file, meta) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return (failed_from(&e), None),
     };
-    read_image(file.contents())
+    let len = meta.len();
+    let mut head = [0u8; compression::MAGIC_LEN];
+    let symbols = match crate::mmap::read_full_at(&file, &mut head, 0) {
+        Err(e) => failed_from(&Error::io(path, e)),
+        Ok(got) => match Compression::detect(head.get(..got).unwrap_or_default()) {
+            Compression::None => match read_sparse(&file, len) {
+                Some(symbols) => symbols,
+                None => match crate::mmap::FileBytes::from_file(&file, len) {
+                    Ok(bytes) => read_image(&bytes),
+                    Err(e) => failed_from(&Error::io(path, e)),
+                },
+            },
+            format => {
+                match compression::decompress(
+                    format,
+                    &file,
+                    len,
+                    crate::module::MAX_MODULE_SIZE,
+                    path,
+                ) {
+                    Ok(image) => read_image(&image),
+                    Err(e) => failed_from(&e),
+                }
+            }
+        },
+    };
+    (symbols, Some(meta))
+}
+
+/// The extract of a module that could not be opened or decompressed, with libkmod's errno.
+fn failed_from(e: &Error) -> ModuleSymbols {
+    match e {
+        Error::Io { source, .. } => {
+            ModuleSymbols::failed(source.raw_os_error().unwrap_or(EINVAL), None)
+        }
+        Error::Decompress { format, reason, .. } => {
+            ModuleSymbols::failed(EINVAL, Some(format!("{format}: {reason}")))
+        }
+        Error::NotRegularFile { .. } => {
+            ModuleSymbols::failed(EINVAL, Some("not a regular file".into()))
+        }
+        other => ModuleSymbols::failed(EINVAL, Some(other.to_string())),
+    }
+}
+
+/// The sections depmod reads, by name (`__kcrctab*` hold the CRCs `__crc_` symbols point at).
+fn wanted_section(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"__ksymtab_strings" | b".modinfo" | b".strtab" | b".symtab" | b"__versions"
+    ) || name.starts_with(b"__kcrctab")
+}
+
+/// Gaps smaller than this between wanted ranges are read rather than skipped.
+const SPARSE_GAP: usize = 4096;
+
+/// Reads what [`read_image`] looks at of a plain module, and extracts from it; `None` when
+/// the result could differ from reading the whole file (then the caller reads it whole).
+///
+/// The buffer has the file's size with every byte that was not read left zero. Everything
+/// the extraction reads lies in the ranges read: the header, the section table and the name
+/// table decide which sections exist (all read), the wanted sections are read, and so are
+/// the sections the `__crc_` symbols' values point into. Two things would reach beyond them
+/// and make this give up: a string table without a final NUL (a symbol name would run on
+/// into unread bytes) and a read error or short read (the whole read reports it).
+fn read_sparse(file: &std::fs::File, len: u64) -> Option<ModuleSymbols> {
+    if len > crate::module::MAX_MODULE_SIZE {
+        return None;
+    }
+    let size = usize::try_from(len).ok()?;
+    let mut buf = vec![0u8; size];
+    let mut loaded: Vec<(usize, usize)> = Vec::new();
+    let header = size.min(64);
+    load(file, &mut buf, &mut loaded, &[(0, header)])?;
+    // The section table, then the name table.
+    let table = {
+        let elf = RawElf::header_only(&buf)?;
+        let (shoff_at, shentsize_at, shnum_at) = if elf.is32 { (32, 46, 48) } else { (40, 58, 60) };
+        let shoff = usize::try_from(elf.word_at(shoff_at)?).ok()?;
+        let entry = usize::from(elf.u16_at(shentsize_at)?);
+        let count = usize::from(elf.u16_at(shnum_at)?);
+        (shoff, entry.checked_mul(count)?)
+    };
+    if table.0.checked_add(table.1)? > size {
+        return None;
+    }
+    load(file, &mut buf, &mut loaded, &[table])?;
+    let names = {
+        let elf = RawElf::header_only(&buf)?;
+        let shstrndx_at = if elf.is32 { 50 } else { 62 };
+        let index = elf.u16_at(shstrndx_at)?;
+        let mut elf = elf;
+        elf.shoff = table.0;
+        elf.shnum = u16::try_from(table.1 / if elf.is32 { 40 } else { 64 }).ok()?;
+        let (section, _) = elf.section_header(index)?;
+        (section.offset, section.size)
+    };
+    load(file, &mut buf, &mut loaded, &[names])?;
+    let wanted: Vec<(usize, usize)> = {
+        let elf = RawElf::parse(&buf).ok()?;
+        (1..elf.shnum)
+            .filter_map(|index| elf.section(index))
+            .filter(|(_, name)| wanted_section(name))
+            .map(|(section, _)| (section.offset, section.size))
+            .collect()
+    };
+    load(file, &mut buf, &mut loaded, &wanted)?;
+    let crc_sections: Vec<(usize, usize)> = {
+        let elf = RawElf::parse(&buf).ok()?;
+        if let Some(strtab) = elf.sections.strtab {
+            let last = strtab.offset.checked_add(strtab.size.checked_sub(1)?)?;
+            if buf.get(last) != Some(&0) {
+                return None;
+            }
+        }
+        elf.crc_sections()
+            .filter_map(|index| elf.section_header(index))
+            .map(|(section, _)| (section.offset, section.size))
+            .filter(|range| !covered(&loaded, *range))
+            .collect()
+    };
+    load(file, &mut buf, &mut loaded, &crc_sections)?;
+    Some(read_image(&buf))
+}
+
+/// Whether `range` lies inside one of the `loaded` ranges.
+fn covered(loaded: &[(usize, usize)], (offset, size): (usize, usize)) -> bool {
+    let end = offset.saturating_add(size);
+    loaded
+        .iter()
+        .any(|&(start, len)| start <= offset && end <= start.saturating_add(len))
+}
+
+/// Reads `ranges` (offset, size; inside `buf`) of `file` into `buf`, joining ranges closer
+/// than [`SPARSE_GAP`]; `None` on a read error or a short read.
+fn load(
+    file: &std::fs::File,
+    buf: &mut [u8],
+    loaded: &mut Vec<(usize, usize)>,
+    ranges: &[(usize, usize)],
+) -> Option<()> {
+    let mut todo: Vec<(usize, usize)> = ranges
+        .iter()
+        .filter(|&&(_, size)| size > 0)
+        .filter(|&&range| !covered(loaded, range))
+        .map(|&(offset, size)| Some((offset, offset.checked_add(size)?)))
+        .collect::<Option<_>>()?;
+    todo.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(todo.len());
+    for (start, end) in todo {
+        match merged.last_mut() {
+            Some(last) if start <= last.1.saturating_add(SPARSE_GAP) => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    for (start, end) in merged {
+        let piece = buf.get_mut(start..end)?;
+        let got = crate::mmap::read_full_at(file, piece, u64::try_from(start).ok()?).ok()?;
+        if got != piece.len() {
+            return None;
+        }
+        loaded.push((start, end - start));
+    }
+    Some(())
 }
 
 /// Reads a module image already in memory (decompressed).
@@ -268,6 +457,51 @@ impl<'a> RawElf<'a> {
         Some(Section {
             offset: usize::try_from(offset).ok()?,
             size: usize::try_from(size).ok()?,
+        })
+    }
+
+    /// The ELF header's class and byte order only, for reading fields of the header before
+    /// the rest of the file is there (`read_sparse`).
+    fn header_only(data: &'a [u8]) -> Option<RawElf<'a>> {
+        if data.get(..4) != Some(b"\x7fELF") {
+            return None;
+        }
+        let is32 = match data.get(4) {
+            Some(1) => true,
+            Some(2) => false,
+            _ => return None,
+        };
+        let msb = match data.get(5) {
+            Some(1) => false,
+            Some(2) => true,
+            _ => return None,
+        };
+        Some(RawElf {
+            data,
+            is32,
+            msb,
+            machine: 0,
+            shoff: 0,
+            shnum: 0,
+            shstr: Section::default(),
+            sections: Sections::default(),
+        })
+    }
+
+    /// The section indices the `__crc_` symbols' values are read from (see `resolve_crc`).
+    fn crc_sections(&self) -> impl Iterator<Item = u16> + '_ {
+        let tables = self.sections.strtab.zip(self.sections.symtab);
+        let symlen = self.symbol_len();
+        let count = tables.map_or(0, |(_, symtab)| symtab.size / symlen);
+        (1..count).filter_map(move |i| {
+            let (strtab, symtab) = tables?;
+            let (name_off, _, _, shndx) = self.symbol(symtab, i)?;
+            if name_off as usize >= strtab.size || shndx == SHN_ABS || shndx == SHN_UNDEF {
+                return None;
+            }
+            self.symbol_name(strtab, name_off)
+                .starts_with(b"__crc_")
+                .then_some(shndx)
         })
     }
 
