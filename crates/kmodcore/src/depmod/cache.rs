@@ -379,7 +379,10 @@ impl<'a> Reader<'a> {
     /// A u32 count of items at least `item` bytes each, checked against what remains.
     fn count(&mut self, item: usize) -> Result<usize, &'static str> {
         let count = usize::try_from(self.u32()?).map_err(|_| "count out of range")?;
-        if count.checked_mul(item).map_or(true, |n| n > self.remaining()) {
+        if count
+            .checked_mul(item)
+            .map_or(true, |n| n > self.remaining())
+        {
             return Err("count larger than the file");
         }
         Ok(count)
