@@ -623,8 +623,12 @@ fn verdict_line(path: &str, result: &kmodcore::Result<Verdict>) -> String {
     if let Some(reason) = reason {
         details.push(reason);
     }
-    if let (Some(signer), Some(key_id)) = (signer, key_id) {
-        details.push(format!("signer: {signer}, key id: {key_id}"));
+    match (signer, key_id) {
+        (Some(signer), Some(key_id)) if !signer.is_empty() => {
+            details.push(format!("signer: {signer}, key id: {key_id}"))
+        }
+        (_, Some(key_id)) => details.push(format!("key id: {key_id}")),
+        _ => {}
     }
     if details.is_empty() {
         format!("{path}: {kind}")

@@ -516,7 +516,7 @@ const OPENSSL_NAMES: &[(&str, &str)] = &[
 
 /// The name OpenSSL's `OBJ_obj2txt` gives an OID when names are allowed: its long name when
 /// OpenSSL knows the OID (from [`OPENSSL_NAMES`]), else the dotted numeric form.
-fn openssl_object_name(oid: &ObjectIdentifier) -> String {
+pub(crate) fn openssl_object_name(oid: &ObjectIdentifier) -> String {
     let dotted = oid.to_string();
     match OPENSSL_NAMES.iter().find(|(known, _)| *known == dotted) {
         Some((_, name)) => (*name).to_string(),
