@@ -525,6 +525,11 @@ as the kernel's
 .IR certs/signing_key.x509 .
 Nothing else about a certificate is checked (dates, key usage, issuer): giving it is what makes
 it trusted, as for the keys built into a kernel.
+The options that choose fields
+.RB ( \-F ", " \-a ", " \-d ", " \-l ", " \-p ", " \-n ", " \-0 )
+do not apply to it; modules are found as without it (a file, a name with
+.BR \-m ,
+or an alias).
 .PP
 A compressed module is decompressed first.
 The signature must be a PKCS#7 (CMS) SignedData with detached content, as the kernel's
