@@ -53,6 +53,9 @@ const MAX_DER_LEN: usize = 0x0fff_ffff;
 /// a hostile file can cause.
 pub const MAX_CERTIFICATES: usize = 4096;
 
+/// The largest certificate file read: 16 MiB, thousands of certificates.
+pub const MAX_CERTIFICATE_FILE: u64 = 16 * 1024 * 1024;
+
 /// The largest RSA modulus accepted, in bits (the kernel's own limit is 16384 too).
 const MAX_RSA_BITS: usize = 16384;
 
@@ -165,7 +168,17 @@ impl CertificateSet {
     /// Adds every certificate in the file at `path` (see [`CertificateSet::add_bytes`]).
     /// Returns how many it held.
     pub fn load_file(&mut self, path: &Path) -> Result<usize> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_CERTIFICATE_FILE + 1).read_to_end(&mut bytes))
+            .map_err(|e| Error::io(path, e))?;
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_CERTIFICATE_FILE {
+            return Err(Error::Certificate {
+                path: path.to_path_buf(),
+                reason: format!("larger than {MAX_CERTIFICATE_FILE} bytes"),
+            });
+        }
         self.add_bytes(&bytes).map_err(|reason| Error::Certificate {
             path: path.to_path_buf(),
             reason,
