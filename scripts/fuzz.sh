@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1
 CACHE=${RKMOD_CACHE:-$HOME/.cache/rkmod}
-TARGETS=(elf_modinfo decompress index_read index_roundtrip config_parse cmdline_parse proc_modules alias_match)
+TARGETS=(elf_modinfo decompress index_read index_roundtrip config_parse cmdline_parse proc_modules alias_match verify_signature)
 
 if ! command -v cargo-fuzz >/dev/null; then
   echo "==> installing cargo-fuzz (cargo install cargo-fuzz --locked)"

@@ -8,6 +8,7 @@
 #   tree-6.1.0/lib/modules/6.1.0-47-amd64              pristine 6.1 tree (4022 .ko)
 #   tree-6.12.107/lib/modules/6.12.107+deb12-amd64     pristine 6.12 tree (4229 .ko.xz)
 #   kmod30-6.1/, kmod30-6.12/                          hard-linked copies indexed by kmod 30's depmod
+#   tree-6.1.0-signed/                                 Debian's signed linux-image-6.1.0-47-amd64
 #
 # Needs apt-get (Debian) for the packages and for kmod itself when it is missing. Exits non-zero,
 # loudly, when it cannot get them.
@@ -62,4 +63,18 @@ for short in "${!PKG[@]}"; do
     touch "$copy/.complete"
   fi
 done
+# Debian's signed 6.1 package (built by linux-signed-amd64; its modules are signed with the
+# build's own key), for tests/real/verify.rs. Unpacked whole: the test takes the module
+# signing certificate out of its boot/vmlinuz.
+signed=linux-image-6.1.0-47-amd64
+if [ ! -f tree-6.1.0-signed/.complete ]; then
+  if ! ls "${signed}"_*.deb >/dev/null 2>&1; then
+    need_apt
+    apt-get download "$signed" >/dev/null 2>&1 || apt-get download "$signed"
+  fi
+  rm -rf tree-6.1.0-signed.tmp && mkdir -p tree-6.1.0-signed.tmp
+  dpkg -x "${signed}"_*.deb tree-6.1.0-signed.tmp
+  rm -rf tree-6.1.0-signed && mv tree-6.1.0-signed.tmp tree-6.1.0-signed
+  touch tree-6.1.0-signed/.complete
+fi
 echo "real-trees: ready in $CACHE"

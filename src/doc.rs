@@ -308,8 +308,11 @@ fn prose(name: &str) -> Prose {
         },
         "modinfo" => Prose {
             description: MODINFO_DESCRIPTION,
-            sections: vec![("FILES", MODINFO_FILES.into())],
-            exit_status: "0 when every argument was shown, 1 when one of them was not found or could not be read (the others are still shown).\n",
+            sections: vec![
+                ("SIGNATURE VERIFICATION", MODINFO_VERIFY.into()),
+                ("FILES", MODINFO_FILES.into()),
+            ],
+            exit_status: "0 when every argument was shown, 1 when one of them was not found or could not be read (the others are still shown). With \\fB\\-\\-verify\\fR, 0 only when every module verified (\\fBvalid\\fR), 1 otherwise.\n",
             see_also: SEE_ALSO_TOOLS,
         },
         "modprobe" => Prose {
@@ -506,6 +509,88 @@ one field, one per line; \fB\-0\fR ends each value with a NUL byte instead, for
 .PP
 Module files are compressed with xz, zstd or gzip or not at all; all three are always supported.
 The arguments are read and decoded in parallel, and printed in the order given.
+"#;
+
+const MODINFO_VERIFY: &str = r#"An rkmod extension, not in kmod.
+.B \-\-verify
+.I CERT
+checks the signature appended to each module against the X.509 certificates in
+.I CERT
+instead of printing the module's fields; give it several times to trust the certificates of
+several files.
+A file may hold one or more PEM
+.B CERTIFICATE
+blocks (other PEM blocks are skipped) or one or more DER certificates one after another, such
+as the kernel's
+.IR certs/signing_key.x509 .
+Nothing else about a certificate is checked (dates, key usage, issuer): giving it is what makes
+it trusted, as for the keys built into a kernel.
+The options that choose fields
+.RB ( \-F ", " \-a ", " \-d ", " \-l ", " \-p ", " \-n ", " \-0 )
+do not apply to it; modules are found as without it (a file, a name with
+.BR \-m ,
+or an alias).
+.PP
+A compressed module is decompressed first.
+The signature must be a PKCS#7 (CMS) SignedData with detached content, as the kernel's
+.B sign\-file
+writes it; its signer is matched to a certificate by issuer and serial number or by subject key
+identifier.
+Supported are SHA\-1, SHA\-224, SHA\-256, SHA\-384 and SHA\-512, RSA PKCS#1 v1.5 and ECDSA on
+P\-256 and P\-384, with or without signed attributes (whose messageDigest must then match).
+No OpenSSL is used.
+.PP
+Each module gets one line,
+.IR PATH ": " VERDICT ,
+where
+.I PATH
+is the module's file (absolute, as on
+.B filename:
+lines) and
+.I VERDICT
+is one of
+.TP
+.BI "valid (signer: " NAME ", key id: " HEX )
+the signature verifies; NAME is the certificate's subject commonName and HEX the signer's
+serial number (or subject key identifier) in modinfo's notation;
+.TP
+.B unsigned
+the file does not end with the signature magic;
+.TP
+.BI "bad signature (" REASON "; signer: " NAME ", key id: " HEX )
+a given certificate matches the signer, but the module or its signature was changed;
+.TP
+.BI "unknown key (signer: " NAME ", key id: " HEX )
+no given certificate matches; NAME is the issuer named in the signature;
+.TP
+.BI "unsupported algorithm (" WHAT )
+the digest, the signature algorithm or the certificate's key is not one of the above;
+.TP
+.BI "malformed (" WHAT )
+the signature trailer or the PKCS#7 message cannot be read (a truncated trailer, a wrong
+length);
+.TP
+.BI "error (" REASON )
+the module file cannot be read.
+.PP
+With
+.BR \-\-json ,
+each module gets one JSON object on a line instead:
+.RS
+.nf
+{"file":PATH,"verdict":VERDICT,"signer":NAME,"key_id":HEX,"reason":REASON}
+.fi
+.RE
+with
+.B null
+for the parts a verdict does not have.
+A builtin module has no file to verify; it is reported as an error.
+For example, with the certificate a kernel was built with:
+.RS
+.nf
+modinfo \-\-verify certs/signing_key.x509 /lib/modules/$(uname \-r)/kernel/fs/fat/*.ko*
+.fi
+.RE
 "#;
 
 const MODINFO_FILES: &str = r#".TP

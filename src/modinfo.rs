@@ -10,6 +10,10 @@
 //! - A module that cannot be read is reported as `could not get modinfo from 'NAME': REASON`
 //!   where REASON names the file and what is wrong with it, instead of a bare errno text.
 //! - `.ko.gz` files are always recognised (kmod only when built with zlib).
+//!
+//! Extension: `--verify CERT` checks each module's appended signature against the given
+//! certificates ([`kmodcore::module::verify`]) instead of showing its fields, one line (or
+//! with `--json`, one JSON object) per module.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -20,6 +24,7 @@ use kmodcore::lookup::{self, LookupConfig, NoConfig};
 use kmodcore::moddir::ModuleDir;
 use kmodcore::modname;
 use kmodcore::module::info::{read_module_info, InfoEntry};
+use kmodcore::module::verify::{verify_file, CertificateSet, Verdict};
 
 use crate::cli::flag;
 use crate::report;
@@ -34,6 +39,7 @@ pub const DIFFERENCES: &[&str] = &[
     "A field name longer than 15 bytes is printed without padding, as kmod 34 and later do (kmod 30 to 33 pad it with a negative printf width, which adds spaces).",
     "A module with a GNU build-id note gets a \"build-id:\" line after its .modinfo fields, as kmod's development branch prints it; released kmod (up to 34.2) has no such line.",
     "--version prints \"kmod version 34 (rkmod VERSION)\" so that scripts reading kmod's version keep working.",
+    "--verify and --json are rkmod extensions (see SIGNATURE VERIFICATION). Because of them, the abbreviations --v and --ver of --version are ambiguous here; kmod accepts them.",
 ];
 
 /// modinfo's command-line definition.
@@ -80,6 +86,21 @@ pub fn command() -> Command {
                 .action(ArgAction::Set)
                 .help("Use DIR as filesystem root for /lib/modules"),
         )
+        .arg(
+            Arg::new("verify")
+                .long("verify")
+                .value_name("CERT")
+                .value_parser(clap::value_parser!(OsString))
+                .action(ArgAction::Append)
+                .help("Verify each module's signature against the X.509 certificates in CERT (DER or PEM; repeat for several files) instead of showing its fields (rkmod extension)"),
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .requires("verify")
+                .help("With --verify, print one JSON object per module instead of a line (rkmod extension)"),
+        )
         .arg(flag("version", 'V', "Show version"))
         .arg(
             Arg::new("targets")
@@ -103,6 +124,11 @@ pub struct Options {
     pub kernel_version: Option<OsString>,
     /// The root directory (`-b`).
     pub basedir: Option<OsString>,
+    /// The certificate files of `--verify`; when there are any, modules are verified
+    /// instead of shown.
+    pub verify: Vec<OsString>,
+    /// Print verification results as JSON (`--json`).
+    pub json: bool,
     /// The arguments.
     pub targets: Vec<OsString>,
 }
@@ -143,6 +169,11 @@ impl Options {
             modname: m.get_flag("modname"),
             kernel_version: m.get_one::<OsString>("set-version").cloned(),
             basedir: m.get_one::<OsString>("basedir").cloned(),
+            verify: m
+                .get_many::<OsString>("verify")
+                .map(|v| v.cloned().collect())
+                .unwrap_or_default(),
+            json: m.get_flag("json"),
             targets: m
                 .get_many::<OsString>("targets")
                 .map(|v| v.cloned().collect())
@@ -202,6 +233,14 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 1;
     }
     let dir = options.module_dir();
+    let certs = match load_certificates(&options.verify) {
+        Ok(certs) => certs,
+        Err(e) => {
+            report::error(TOOL, &e.to_string());
+            return 1;
+        }
+    };
+    let certs = certs.as_ref();
     // kmod's modinfo creates its context with an empty configuration list (`null_config`):
     // modprobe.d aliases do not resolve (checked against kmod 30 in tests/real/modprobe.rs).
     let config = NoConfig;
@@ -211,7 +250,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     // argument order.
     crate::parallel::map_ordered(
         &options.targets,
-        |target| render_argument(&options, &dir, &config, target),
+        |target| render_argument(&options, &dir, &config, certs, target),
         |r| {
             out.write(&r.stdout);
             if !r.stderr.is_empty() {
@@ -246,10 +285,23 @@ fn absolute(path: &OsStr) -> Vec<u8> {
     abs
 }
 
+/// The certificates of `--verify`, or `None` without it.
+fn load_certificates(files: &[OsString]) -> kmodcore::Result<Option<CertificateSet>> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut certs = CertificateSet::new();
+    for file in files {
+        certs.load_file(Path::new(file))?;
+    }
+    Ok(Some(certs))
+}
+
 fn render_argument(
     options: &Options,
     dir: &ModuleDir,
     config: &dyn LookupConfig,
+    certs: Option<&CertificateSet>,
     arg: &OsStr,
 ) -> Rendered {
     let mut r = Rendered::default();
@@ -260,7 +312,7 @@ fn render_argument(
                 let builtin = found.is_builtin();
                 let target = target_for(dir, found.name, builtin, &mut r);
                 if let Some(target) = target {
-                    render_module(options, dir, &target, &mut r);
+                    render_module(options, dir, certs, &target, &mut r);
                 }
             }
             Ok(None) => r.error(format!("Module name {shown} not found.")),
@@ -272,14 +324,14 @@ fn render_argument(
             path: Some(absolute(arg)),
             builtin_hint: false,
         };
-        render_module(options, dir, &target, &mut r);
+        render_module(options, dir, certs, &target, &mut r);
     } else {
         match lookup::lookup(dir, config, arg.as_bytes()) {
             Ok(found) if found.is_empty() => r.error(format!("Module {shown} not found.")),
             Ok(found) => {
                 for f in found {
                     if let Some(target) = target_for(dir, f.name.clone(), f.is_builtin(), &mut r) {
-                        render_module(options, dir, &target, &mut r);
+                        render_module(options, dir, certs, &target, &mut r);
                     }
                 }
             }
@@ -325,7 +377,17 @@ fn push_padded(out: &mut Vec<u8>, key: &[u8], value: &[u8], separator: u8) {
     out.push(separator);
 }
 
-fn render_module(options: &Options, dir: &ModuleDir, target: &Target, r: &mut Rendered) {
+fn render_module(
+    options: &Options,
+    dir: &ModuleDir,
+    certs: Option<&CertificateSet>,
+    target: &Target,
+    r: &mut Rendered,
+) {
+    if let Some(certs) = certs {
+        render_verdict(options, certs, target, r);
+        return;
+    }
     let sep = options.separator;
     let field = options.field.as_deref();
     let filename: &[u8] = match &target.path {
@@ -493,5 +555,148 @@ fn render_info(info: &[InfoEntry], field: Option<&[u8]>, sep: u8, r: &mut Render
         }
         line.push(sep);
         r.stdout.extend_from_slice(&line);
+    }
+}
+
+/// What `--verify` prints for one module: a line, or a JSON object with `--json`.
+fn render_verdict(options: &Options, certs: &CertificateSet, target: &Target, r: &mut Rendered) {
+    let Some(path) = &target.path else {
+        let name = String::from_utf8_lossy(&target.name);
+        r.error(format!("{name}: builtin module, no file to verify"));
+        return;
+    };
+    let shown = String::from_utf8_lossy(path).into_owned();
+    let result = verify_file(Path::new(OsStr::from_bytes(path)), certs);
+    r.failed |= !result.as_ref().is_ok_and(Verdict::is_valid);
+    let line = if options.json {
+        verdict_json(&shown, &result)
+    } else {
+        verdict_line(&shown, &result)
+    };
+    r.stdout.extend_from_slice(line.as_bytes());
+    r.stdout.push(b'\n');
+}
+
+/// Key ids as modinfo shows them, on one line: `6A:39:FB`.
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The fields of a verdict: its kind, the signer, the key id and a reason, where it has them.
+fn verdict_fields(
+    result: &kmodcore::Result<Verdict>,
+) -> (&'static str, Option<String>, Option<String>, Option<String>) {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match result {
+        Err(e) => ("error", None, None, Some(e.to_string())),
+        Ok(v) => match v {
+            Verdict::Valid { signer, key_id } | Verdict::UnknownKey { signer, key_id } => {
+                (v.kind(), Some(text(signer)), Some(hex(key_id)), None)
+            }
+            Verdict::BadSignature {
+                signer,
+                key_id,
+                reason,
+            } => (
+                v.kind(),
+                Some(text(signer)),
+                Some(hex(key_id)),
+                Some((*reason).to_string()),
+            ),
+            Verdict::UnsupportedAlgorithm(what) | Verdict::Malformed(what) => {
+                (v.kind(), None, None, Some(what.clone()))
+            }
+            Verdict::Unsigned => (v.kind(), None, None, None),
+            _ => (v.kind(), None, None, None),
+        },
+    }
+}
+
+/// `PATH: KIND (REASON; signer: NAME, key id: HEX)`, with the parts a verdict has.
+fn verdict_line(path: &str, result: &kmodcore::Result<Verdict>) -> String {
+    let (kind, signer, key_id, reason) = verdict_fields(result);
+    let mut details = Vec::new();
+    if let Some(reason) = reason {
+        details.push(reason);
+    }
+    match (signer, key_id) {
+        (Some(signer), Some(key_id)) if !signer.is_empty() => {
+            details.push(format!("signer: {signer}, key id: {key_id}"))
+        }
+        (_, Some(key_id)) => details.push(format!("key id: {key_id}")),
+        _ => {}
+    }
+    if details.is_empty() {
+        format!("{path}: {kind}")
+    } else {
+        format!("{path}: {kind} ({})", details.join("; "))
+    }
+}
+
+/// One JSON object: `{"file":..,"verdict":..,"signer":..,"key_id":..,"reason":..}`, with
+/// `null` for the parts a verdict does not have.
+fn verdict_json(path: &str, result: &kmodcore::Result<Verdict>) -> String {
+    let (kind, signer, key_id, reason) = verdict_fields(result);
+    let value = |v: Option<String>| v.map_or_else(|| "null".to_string(), |s| json_string(&s));
+    format!(
+        "{{\"file\":{},\"verdict\":{},\"signer\":{},\"key_id\":{},\"reason\":{}}}",
+        json_string(path),
+        json_string(kind),
+        value(signer),
+        value(key_id),
+        value(reason)
+    )
+}
+
+/// `s` as a JSON string literal (RFC 8259: quote, backslash and control characters escaped).
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\u0001é\"");
+    }
+
+    #[test]
+    fn verdict_lines() {
+        let valid = Ok(Verdict::Valid {
+            signer: b"Build key".to_vec(),
+            key_id: vec![0x6a, 0x09],
+        });
+        assert_eq!(
+            verdict_line("/m.ko", &valid),
+            "/m.ko: valid (signer: Build key, key id: 6A:09)"
+        );
+        assert_eq!(
+            verdict_line("/m.ko", &Ok(Verdict::Unsigned)),
+            "/m.ko: unsigned"
+        );
+        assert_eq!(
+            verdict_json("/m.ko", &valid),
+            r#"{"file":"/m.ko","verdict":"valid","signer":"Build key","key_id":"6A:09","reason":null}"#
+        );
     }
 }

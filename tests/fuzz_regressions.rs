@@ -146,6 +146,23 @@ replay!(alias_match {
 /// Every target: its name, its replay and the replay's tokens.
 type Target = (&'static str, fn(&[u8]), &'static str);
 
+replay!(verify_signature {
+    use kmodcore::module::verify::{verify, CertificateSet};
+} |data: &[u8]| {
+    let (head, rest) = data.split_at(data.len().min(2));
+    let cert_len = match head {
+        [a, b] => usize::from(u16::from_be_bytes([*a, *b])),
+        _ => 0,
+    };
+    let (cert_file, module) = rest.split_at(rest.len().min(cert_len));
+    let mut certs = CertificateSet::new();
+    let _ = certs.add_bytes(cert_file);
+    let verdict = verify(module, &certs);
+    if certs.is_empty() {
+        assert!(!verdict.is_valid());
+    }
+});
+
 const TARGETS: &[Target] = &[
     ("elf_modinfo", elf_modinfo::run, elf_modinfo::SOURCE),
     ("decompress", decompress::run, decompress::SOURCE),
@@ -159,6 +176,11 @@ const TARGETS: &[Target] = &[
     ("cmdline_parse", cmdline_parse::run, cmdline_parse::SOURCE),
     ("proc_modules", proc_modules::run, proc_modules::SOURCE),
     ("alias_match", alias_match::run, alias_match::SOURCE),
+    (
+        "verify_signature",
+        verify_signature::run,
+        verify_signature::SOURCE,
+    ),
 ];
 
 fn fuzz_dir() -> PathBuf {

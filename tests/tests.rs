@@ -17,3 +17,4 @@ mod kernel_tools;
 mod modinfo_fixtures;
 mod modprobe_fixtures;
 mod real;
+mod verify_cli;

@@ -40,6 +40,7 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand help" -s h -l help -d 'Print
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s F -l field -d 'Print only provided FIELD' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s k -l set-version -d 'Use VERSION instead of $(uname -r)' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s b -l basedir -d 'Use DIR as filesystem root for /lib/modules' -r
+complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -l verify -d 'Verify each module\'s signature against the X.509 certificates in CERT (DER or PEM; repeat for several files) instead of showing its fields (rkmod extension)' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s a -l author -d 'Print only \'author\''
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s d -l description -d 'Print only \'description\''
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s l -l license -d 'Print only \'license\''
@@ -47,6 +48,7 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s p -l parameters 
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s n -l filename -d 'Print only \'filename\''
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s 0 -l null -d 'Use \\0 instead of \\n'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s m -l modname -d 'Handle argument as module name instead of alias or filename'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -l json -d 'With --verify, print one JSON object per module instead of a line (rkmod extension)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s V -l version -d 'Show version'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s h -l help -d 'Print help'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s w -l wait -d 'With -r, keep trying for up to MSEC while the module is in use' -r

@@ -7,3 +7,4 @@ mod depmod;
 mod depmod_cache;
 mod modinfo;
 mod modprobe;
+mod verify;

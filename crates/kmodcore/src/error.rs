@@ -65,6 +65,14 @@ pub enum Error {
         /// The file concerned.
         path: PathBuf,
     },
+    /// A certificate file for signature verification could not be read.
+    #[error("{path}: cannot read certificates: {reason}")]
+    Certificate {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A module, alias or name could not be found.
     #[error("{name}: not found")]
     NotFound {
@@ -105,7 +113,7 @@ impl Error {
             } => 21, // EISDIR
             Error::NotRegularFile { .. } => 22, // EINVAL
             Error::Decompress { .. } | Error::BadModule { .. } => 8, // ENOEXEC
-            Error::Index { .. } => 22,          // EINVAL
+            Error::Index { .. } | Error::Certificate { .. } => 22, // EINVAL
             Error::NotFound { .. } => 2,        // ENOENT
             Error::NoModinfo { .. } => 61,      // ENODATA
         }

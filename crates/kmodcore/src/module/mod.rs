@@ -9,6 +9,7 @@
 //! - [`elf`]: the ELF sections kmod cares about (`.modinfo`, `__versions`, symbols, build-id).
 //! - [`signature`]: the signature appended to a module, as modinfo reports it.
 //! - [`info`]: the key/value list `modinfo` prints, in kmod's order.
+//! - [`verify`]: checking an appended signature against X.509 certificates, offline.
 //! - [`symbols`]: the symbol versions a module needs and the symbols it exports, as
 //!   `modprobe --show-modversions` and `--show-exports` list them.
 
@@ -17,6 +18,7 @@ pub mod elf;
 pub mod info;
 pub mod signature;
 pub mod symbols;
+pub mod verify;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};

@@ -152,6 +152,7 @@ enum TrailerError {
 /// A validated `module_signature`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Trailer {
+    algo: u8,
     hash: u8,
     id_type: u8,
     signer_len: u8,
@@ -203,6 +204,7 @@ fn parse_trailer(contents: &[u8]) -> Result<(Trailer, &[u8]), TrailerError> {
         });
     }
     let trailer = Trailer {
+        algo,
         hash,
         id_type,
         signer_len,
@@ -210,6 +212,76 @@ fn parse_trailer(contents: &[u8]) -> Result<(Trailer, &[u8]), TrailerError> {
         sig_len,
     };
     Ok((trailer, body))
+}
+
+/// A module's appended signature block, split for verification ([`super::verify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Appended<'a> {
+    /// The file does not end with [`MAGIC`]: it carries no signature.
+    Unsigned,
+    /// The file ends with [`MAGIC`] but `module_signature` fails its checks (the reason).
+    Invalid(&'static str),
+    /// A signature block whose trailer passed its checks.
+    Found {
+        /// The trailer's `id_type` (2 is PKCS#7).
+        id_type: u8,
+        /// Whether `algo`, `hash`, `signer_len`, `key_id_len` and the padding are all 0, as
+        /// a PKCS#7 trailer has them.
+        other_fields_zero: bool,
+        /// The bytes the signature covers: everything before the signature block.
+        signed: &'a [u8],
+        /// The `sig_len` bytes of signature data.
+        signature: &'a [u8],
+    },
+}
+
+/// Splits `contents` (a decompressed module) into the signed bytes and the signature data.
+pub(crate) fn split_appended(contents: &[u8]) -> Appended<'_> {
+    let (trailer, body) = match parse_trailer(contents) {
+        Ok(found) => found,
+        Err(TrailerError::BadMagic) => return Appended::Unsigned,
+        Err(TrailerError::Truncated) if !contents.ends_with(MAGIC) => return Appended::Unsigned,
+        Err(e) => return Appended::Invalid(e.describe()),
+    };
+    let sig_len = usize::try_from(trailer.sig_len).unwrap_or(usize::MAX);
+    let extra = usize::from(trailer.signer_len) + usize::from(trailer.key_id_len);
+    let Some(sig_start) = body.len().checked_sub(sig_len) else {
+        return Appended::Invalid(TrailerError::Truncated.describe());
+    };
+    let Some(signed_end) = sig_start.checked_sub(extra) else {
+        return Appended::Invalid(TrailerError::Truncated.describe());
+    };
+    let (Some(signed), Some(signature)) = (body.get(..signed_end), body.get(sig_start..)) else {
+        return Appended::Invalid(TrailerError::Truncated.describe());
+    };
+    let padding_zero = contents
+        .len()
+        .checked_sub(MAGIC.len() + TRAILER_LEN - 5)
+        .and_then(|at| contents.get(at..at + 3))
+        .is_some_and(|pad| pad == [0, 0, 0]);
+    Appended::Found {
+        id_type: trailer.id_type,
+        other_fields_zero: trailer.algo == 0 && trailer.hash == 0 && extra == 0 && padding_zero,
+        signed,
+        signature,
+    }
+}
+
+impl TrailerError {
+    /// What broke, in a few words.
+    fn describe(self) -> &'static str {
+        match self {
+            TrailerError::Truncated => "the signature trailer is truncated",
+            TrailerError::BadMagic => "no signature magic",
+            TrailerError::BadAlgo(_) => "the signature trailer has an unknown algo",
+            TrailerError::BadHash(_) => "the signature trailer has an unknown hash",
+            TrailerError::BadIdType(_) => "the signature trailer has an unknown id_type",
+            TrailerError::EmptySignature => "the signature trailer has sig_len 0",
+            TrailerError::PastStart { .. } => {
+                "the signature trailer's lengths reach past the start of the file"
+            }
+        }
+    }
 }
 
 /// Reads the signature appended to a module, as kmod's `modinfo` reports it.
@@ -281,7 +353,7 @@ fn pkcs7_info(der: &[u8]) -> Option<SignatureInfo> {
 }
 
 /// The elements inside a constructed value's contents, in encoding order.
-fn elements(contents: &[u8]) -> Option<Vec<AnyRef<'_>>> {
+pub(crate) fn elements(contents: &[u8]) -> Option<Vec<AnyRef<'_>>> {
     let mut reader = SliceReader::new(contents).ok()?;
     let mut out = Vec::new();
     while !reader.is_finished() {
@@ -444,7 +516,7 @@ const OPENSSL_NAMES: &[(&str, &str)] = &[
 
 /// The name OpenSSL's `OBJ_obj2txt` gives an OID when names are allowed: its long name when
 /// OpenSSL knows the OID (from [`OPENSSL_NAMES`]), else the dotted numeric form.
-fn openssl_object_name(oid: &ObjectIdentifier) -> String {
+pub(crate) fn openssl_object_name(oid: &ObjectIdentifier) -> String {
     let dotted = oid.to_string();
     match OPENSSL_NAMES.iter().find(|(known, _)| *known == dotted) {
         Some((_, name)) => (*name).to_string(),
