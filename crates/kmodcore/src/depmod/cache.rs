@@ -67,7 +67,7 @@
 //! a reader sees the old cache or the new one, never a mixture. There is no `fsync`: after a
 //! crash the checksum catches a file the disk did not keep.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fs::{Metadata, OpenOptions};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -251,7 +251,7 @@ impl<'a> Entries<'a> {
             return Err(CacheProblem::Foreign);
         }
         let count = r.count(MIN_ENTRY).map_err(corrupt)?;
-        let mut by_path = HashMap::with_capacity(count);
+        let mut by_path = HashMap::with_capacity_and_hasher(count, Default::default());
         for _ in 0..count {
             let path = r.sized().map_err(corrupt)?;
             let key = FileKey::decode(&mut r).map_err(corrupt)?;
@@ -287,7 +287,7 @@ impl<'a> Entries<'a> {
     }
 
     /// The entries whose paths are not in `seen`, sorted by path, to be kept as they are.
-    pub fn unseen(&self, seen: &std::collections::HashSet<&[u8]>) -> Vec<(Vec<u8>, Stored)> {
+    pub fn unseen(&self, seen: &rustc_hash::FxHashSet<&[u8]>) -> Vec<(Vec<u8>, Stored)> {
         let mut unseen: Vec<(Vec<u8>, Stored)> = self
             .by_path
             .iter()

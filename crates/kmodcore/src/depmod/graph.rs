@@ -33,7 +33,7 @@
 //! that does not contain it) or overflow its stack, rkmod stops exploring from that start after
 //! [`MAX_CYCLE_STEPS`] steps or at the same stack bound, and says so.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::scan::FoundModule;
 use super::symbols::{lookup_key, KernelSymbols, ModuleSymbols};
@@ -99,7 +99,10 @@ pub fn link(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<Linked, CyclesFound> {
     let prefix = options.prefix;
-    let mut table: HashMap<&[u8], Entry> = HashMap::new();
+    let exports: usize = modules.iter().map(|m| m.symbols.exports.len()).sum();
+    let kernel_count = kernel.map_or(0, |k| k.symbols.len());
+    let mut table: HashMap<&[u8], Entry> =
+        HashMap::with_capacity_and_hasher(exports + kernel_count, Default::default());
     if let Some(kernel) = kernel {
         for (name, crc) in &kernel.symbols {
             table.insert(
@@ -268,7 +271,7 @@ fn report_cycles(
         }
     }
     let mut visited = vec![false; modules.len()];
-    let mut on_cycles: HashSet<Vec<u8>> = HashSet::new();
+    let mut on_cycles: HashSet<Vec<u8>> = HashSet::default();
     let mut cursor = 0;
     loop {
         // The first starting point still listed.

@@ -581,7 +581,7 @@ pub fn read_modules_cached(
         modules.push(module);
     }
     // Entries of the old cache this run did not use.
-    let seen: std::collections::HashSet<&[u8]> =
+    let seen: rustc_hash::FxHashSet<&[u8]> =
         stored.iter().map(|(path, _)| path.as_slice()).collect();
     let unseen = entries.unseen(&seen);
     let dropped = if whole_tree { unseen.len() } else { 0 };

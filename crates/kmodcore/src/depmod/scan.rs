@@ -28,7 +28,7 @@
 //! does not end in a newline (the last line, or a line of 4095 bytes or more), kmod reports
 //! the line as corrupted and keeps the hash order for every module.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -277,7 +277,7 @@ pub fn scan_tree(
     let mut walker = Walker {
         dirname,
         config,
-        by_name: HashMap::new(),
+        by_name: HashMap::default(),
         stack: Vec::new(),
     };
     walker
@@ -298,7 +298,7 @@ pub fn from_files(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<Vec<FoundModule>, Fatal> {
     let mut out: Vec<FoundModule> = Vec::new();
-    let mut by_name: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut by_name: HashMap<Vec<u8>, usize> = HashMap::default();
     for file in files {
         if file.first() != Some(&b'/') {
             return Err(Fatal::NotAbsolute { path: file.clone() });

@@ -42,7 +42,7 @@
 //! [`KernelSymbols::from_symvers`] reads `Module.symvers` (`CRC<TAB>NAME<TAB>vmlinux<TAB>...`
 //! lines; only `vmlinux` entries count).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
@@ -191,7 +191,8 @@ pub fn read_module(path: &Path) -> ModuleSymbols {
 ///
 /// A plain (uncompressed) module is not read whole: only its ELF header, section table,
 /// section names and the sections depmod looks at are read, into a zeroed buffer of the
-/// file's size, so every offset means what it means in the file (see `read_sparse`).
+/// file's size (one per thread, kept between reads), so every offset means what it means in
+/// the file (see `read_sparse`).
 pub fn read_module_with_stat(path: &Path) -> (ModuleSymbols, Option<std::fs::Metadata>) {
     let opened = crate::module::open_nonblocking(path)
         .map_err(|e| Error::io(path, e))
@@ -270,13 +271,49 @@ fn read_sparse(file: &std::fs::File, len: u64) -> Option<ModuleSymbols> {
         return None;
     }
     let size = usize::try_from(len).ok()?;
-    let mut buf = vec![0u8; size];
+    // The thread's zeroed buffer: taken, grown if needed, and given back with every byte
+    // this read wrote zeroed again, so a run pays for the bytes it reads, not file sizes.
+    let mut scratch = SPARSE_BUFFER.with(std::cell::Cell::take);
+    if scratch.len() < size {
+        scratch.resize(size, 0);
+    }
     let mut loaded: Vec<(usize, usize)> = Vec::new();
+    let extracted = match scratch.get_mut(..size) {
+        Some(buf) => extract_sparse(file, buf, &mut loaded),
+        None => None,
+    };
+    for &(start, len) in &loaded {
+        if let Some(written) = scratch.get_mut(start..start.saturating_add(len)) {
+            written.fill(0);
+        }
+    }
+    if scratch.len() <= KEEP_SPARSE_BUFFER {
+        SPARSE_BUFFER.with(|cell| cell.set(scratch));
+    }
+    extracted
+}
+
+thread_local! {
+    /// [`read_sparse`]'s buffer, all zero between reads.
+    static SPARSE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The largest [`SPARSE_BUFFER`] a thread keeps between reads.
+const KEEP_SPARSE_BUFFER: usize = 64 << 20;
+
+/// [`read_sparse`] into `buf` (zero, the file's size); every range written is recorded in
+/// `loaded`, even when its read then fails.
+fn extract_sparse(
+    file: &std::fs::File,
+    buf: &mut [u8],
+    loaded: &mut Vec<(usize, usize)>,
+) -> Option<ModuleSymbols> {
+    let size = buf.len();
     let header = size.min(64);
-    load(file, &mut buf, &mut loaded, &[(0, header)])?;
+    load(file, buf, loaded, &[(0, header)])?;
     // The section table, then the name table.
     let table = {
-        let elf = RawElf::header_only(&buf)?;
+        let elf = RawElf::header_only(buf)?;
         let (shoff_at, shentsize_at, shnum_at) = if elf.is32 { (32, 46, 48) } else { (40, 58, 60) };
         let shoff = usize::try_from(elf.word_at(shoff_at)?).ok()?;
         let entry = usize::from(elf.u16_at(shentsize_at)?);
@@ -286,9 +323,9 @@ fn read_sparse(file: &std::fs::File, len: u64) -> Option<ModuleSymbols> {
     if table.0.checked_add(table.1)? > size {
         return None;
     }
-    load(file, &mut buf, &mut loaded, &[table])?;
+    load(file, buf, loaded, &[table])?;
     let names = {
-        let elf = RawElf::header_only(&buf)?;
+        let elf = RawElf::header_only(buf)?;
         let shstrndx_at = if elf.is32 { 50 } else { 62 };
         let index = elf.u16_at(shstrndx_at)?;
         let mut elf = elf;
@@ -297,18 +334,18 @@ fn read_sparse(file: &std::fs::File, len: u64) -> Option<ModuleSymbols> {
         let (section, _) = elf.section_header(index)?;
         (section.offset, section.size)
     };
-    load(file, &mut buf, &mut loaded, &[names])?;
+    load(file, buf, loaded, &[names])?;
     let wanted: Vec<(usize, usize)> = {
-        let elf = RawElf::parse(&buf).ok()?;
+        let elf = RawElf::parse(buf).ok()?;
         (1..elf.shnum)
             .filter_map(|index| elf.section(index))
             .filter(|(_, name)| wanted_section(name))
             .map(|(section, _)| (section.offset, section.size))
             .collect()
     };
-    load(file, &mut buf, &mut loaded, &wanted)?;
+    load(file, buf, loaded, &wanted)?;
     let crc_sections: Vec<(usize, usize)> = {
-        let elf = RawElf::parse(&buf).ok()?;
+        let elf = RawElf::parse(buf).ok()?;
         if let Some(strtab) = elf.sections.strtab {
             let last = strtab.offset.checked_add(strtab.size.checked_sub(1)?)?;
             if buf.get(last) != Some(&0) {
@@ -318,11 +355,11 @@ fn read_sparse(file: &std::fs::File, len: u64) -> Option<ModuleSymbols> {
         elf.crc_sections()
             .filter_map(|index| elf.section_header(index))
             .map(|(section, _)| (section.offset, section.size))
-            .filter(|range| !covered(&loaded, *range))
+            .filter(|range| !covered(loaded, *range))
             .collect()
     };
-    load(file, &mut buf, &mut loaded, &crc_sections)?;
-    Some(read_image(&buf))
+    load(file, buf, loaded, &crc_sections)?;
+    Some(read_image(buf))
 }
 
 /// Whether `range` lies inside one of the `loaded` ranges.
@@ -357,11 +394,12 @@ fn load(
     }
     for (start, end) in merged {
         let piece = buf.get_mut(start..end)?;
+        // Recorded first: a failed or short read may still have written part of it.
+        loaded.push((start, end - start));
         let got = crate::mmap::read_full_at(file, piece, u64::try_from(start).ok()?).ok()?;
         if got != piece.len() {
             return None;
         }
-        loaded.push((start, end - start));
     }
     Some(())
 }
@@ -821,7 +859,8 @@ impl<'a> RawElf<'a> {
         let sparc = self.machine == EM_SPARC || self.machine == EM_SPARCV9;
         let mut visited = vec![false; records];
         // The first usable record of each name, as libkmod's linear search finds it.
-        let mut by_name: HashMap<&[u8], usize> = HashMap::with_capacity(records);
+        let mut by_name: HashMap<&[u8], usize> =
+            HashMap::with_capacity_and_hasher(records, Default::default());
         for r in 0..records {
             if let Some((_, name)) = record(r) {
                 by_name.entry(name).or_insert(r);
