@@ -524,8 +524,9 @@ pub enum CacheOutcome {
     Ignored(CacheProblem),
 }
 
-/// The cache file's bytes, read whole (or why not).
-pub fn read(path: &Path) -> Result<Option<Vec<u8>>, CacheProblem> {
+/// The cache file's bytes, mapped (or why not). A mapping is safe against a concurrent run:
+/// writers replace the file by renaming a new one over it, never rewrite it in place.
+pub fn read(path: &Path) -> Result<Option<crate::mmap::FileBytes>, CacheProblem> {
     let file = match crate::module::open_nonblocking(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -542,7 +543,7 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>, CacheProblem> {
             reason: "larger than any cache",
         });
     }
-    crate::mmap::read_sized(&file, meta.len())
+    crate::mmap::FileBytes::from_file(&file, meta.len())
         .map(Some)
         .map_err(|e| CacheProblem::Unreadable {
             error: e.raw_os_error().unwrap_or(5),
@@ -580,7 +581,7 @@ pub struct PendingCache {
     /// What the run found.
     pub outcome: CacheOutcome,
     /// The old cache's bytes (payloads of [`Stored::Reused`] point into them).
-    old: Vec<u8>,
+    old: crate::mmap::FileBytes,
     /// Each module's path and what to store for it.
     modules: Vec<(Vec<u8>, Stored)>,
     /// Entries of the old cache left out or changed; nothing to write when none.
@@ -592,7 +593,7 @@ impl PendingCache {
     pub fn new(
         settings: CacheSettings,
         outcome: CacheOutcome,
-        old: Vec<u8>,
+        old: crate::mmap::FileBytes,
         modules: Vec<(Vec<u8>, Stored)>,
         changed: bool,
     ) -> PendingCache {

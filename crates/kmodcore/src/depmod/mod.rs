@@ -526,8 +526,8 @@ pub fn read_modules_cached(
     let start = cache::now_seconds();
     let (old, problem) = match cache::read(&settings.path) {
         Ok(Some(bytes)) => (bytes, None),
-        Ok(None) => (Vec::new(), None),
-        Err(problem) => (Vec::new(), Some(problem)),
+        Ok(None) => (crate::mmap::FileBytes::Owned(Vec::new()), None),
+        Err(problem) => (crate::mmap::FileBytes::Owned(Vec::new()), Some(problem)),
     };
     let identity = cache::identity();
     let (entries, problem) = match (old.is_empty(), problem) {

@@ -41,7 +41,14 @@ fn file_with(modules: Vec<(Vec<u8>, Stored)>) -> Vec<u8> {
         write: false,
         create_dir: false,
     };
-    PendingCache::new(settings, CacheOutcome::Missing, Vec::new(), modules, true).encode()
+    PendingCache::new(
+        settings,
+        CacheOutcome::Missing,
+        crate::mmap::FileBytes::Owned(Vec::new()),
+        modules,
+        true,
+    )
+    .encode()
 }
 
 fn fresh(symbols: &ModuleSymbols, n: u64) -> Stored {
