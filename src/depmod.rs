@@ -245,11 +245,9 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
 }
 
+/// The C library's text for an errno value, as bytes.
 fn strerror(errno: i32) -> Vec<u8> {
-    if errno == 0 {
-        return b"Success".to_vec();
-    }
-    report::strerror(errno).into_bytes()
+    kmodcore::fs::strerror(errno).into_bytes()
 }
 
 fn path_bytes(path: &std::path::Path) -> &[u8] {

@@ -356,7 +356,7 @@ const MAX_DEVNAME: u64 = 16 * 1024 * 1024;
 /// directory and gets nothing from it (and would block forever on a FIFO).
 fn read_devname(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let file = match kmodcore::module::open_regular_file(path) {
+    let file = match kmodcore::fs::open_regular_file(path) {
         Ok((file, _)) => file,
         Err(kmodcore::Error::Io { source, .. }) => return Err(source),
         Err(_) => return Ok(Vec::new()),
@@ -383,7 +383,7 @@ fn create_parents(dir: &Path) -> std::io::Result<()> {
 
 fn os_error_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
-        Some(errno) => crate::report::strerror(errno),
+        Some(errno) => kmodcore::fs::strerror(errno),
         None => e.to_string(),
     }
 }

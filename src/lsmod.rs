@@ -17,7 +17,8 @@ use clap::{Arg, ArgAction, Command};
 use kmodcore::kernel::{self, Errno, Kernel, NixKernel};
 
 use crate::logger::Logger;
-use crate::report::{strerror, Output};
+use crate::report::Output;
+use kmodcore::fs::strerror;
 
 /// The header line.
 const HEADER: &[u8] = b"Module                  Size  Used by\n";

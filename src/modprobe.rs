@@ -630,7 +630,7 @@ fn module_dir_path(options: &Options) -> Result<PathBuf, String> {
     let release = || {
         nix::sys::utsname::uname()
             .map(|u| u.release().to_os_string())
-            .map_err(|e| format!("uname() failed: {}", report::strerror(e as i32)))
+            .map_err(|e| format!("uname() failed: {}", kmodcore::fs::strerror(e as i32)))
     };
     let mut path = Vec::new();
     if options.root.is_some() || options.kernel_version.is_some() {
@@ -870,7 +870,7 @@ impl Session<'_> {
                 Ok(id) => Ok(Some(vec![id])),
                 Err(e) => {
                     let reason = match &e {
-                        ResolveError::Core(core) => report::strerror(core.errno()),
+                        ResolveError::Core(core) => kmodcore::fs::strerror(core.errno()),
                         other => other.to_string(),
                     };
                     self.fatal(&format!(
@@ -904,11 +904,11 @@ impl Session<'_> {
     fn not_found_hint(&mut self) {
         let path = self.dir.index_path(IndexKind::Dep);
         // Opened without blocking: a FIFO in its place must not hang the run.
-        let problem = match kmodcore::module::open_regular_file(&path) {
+        let problem = match kmodcore::fs::open_regular_file(&path) {
             Ok((_, 0)) => "empty file".to_string(),
             Ok(_) => return,
             Err(kmodcore::Error::Io { source, .. }) => {
-                report::strerror(source.raw_os_error().unwrap_or(5))
+                kmodcore::fs::strerror(source.raw_os_error().unwrap_or(5))
             }
             Err(_) => "not a regular file".to_string(),
         };
@@ -975,7 +975,7 @@ impl Session<'_> {
                     nix::errno::Errno::ENOENT => {
                         "Unknown symbol in module, or unknown parameter (see dmesg)".to_string()
                     }
-                    other => report::strerror(other as i32),
+                    other => kmodcore::fs::strerror(other as i32),
                 };
                 let mut message = format!("could not insert '{name}': {text}");
                 if let Some(hint) = self.hint.take() {
@@ -1074,7 +1074,7 @@ impl Session<'_> {
                     let what = if exports { "symbols" } else { "modversions" };
                     self.fatal(&format!(
                         "could not get {what} of {name}: {}",
-                        report::strerror(errno as i32)
+                        kmodcore::fs::strerror(errno as i32)
                     ))?;
                     ok = false;
                 }

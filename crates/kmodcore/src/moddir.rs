@@ -39,7 +39,7 @@ fn read_index_file(opened: std::io::Result<std::fs::File>, path: &Path) -> Resul
     let Ok(file) = opened else {
         return Ok((None, None));
     };
-    let (file, meta) = match crate::module::check_regular_file(file, path) {
+    let (file, meta) = match crate::fs::check_regular_file(file, path) {
         Ok(opened) => opened,
         Err(Error::Io { .. }) | Err(Error::NotRegularFile { .. }) => return Ok((None, None)),
         Err(other) => return Err(other),
@@ -168,7 +168,7 @@ impl ModuleDir {
                 let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
                 Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?.into())
             }
-            None => crate::module::open_nonblocking(&self.dir.join(name)),
+            None => crate::fs::open_nonblocking(&self.dir.join(name)),
         }
     }
 
@@ -357,7 +357,7 @@ impl ModuleDir {
         // Opened without blocking: a FIFO in its place must not hang the run.
         let bytes = self.builtin_modinfo.get_or_init(|| {
             let file = self.open_file("modules.builtin.modinfo").ok()?;
-            let (file, meta) = crate::module::check_regular_file(file, &path).ok()?;
+            let (file, meta) = crate::fs::check_regular_file(file, &path).ok()?;
             FileBytes::from_file(&file, meta.len()).ok()
         });
         match bytes {

@@ -228,9 +228,9 @@ fn open_dir(path: &Path) -> rustix::io::Result<rustix::fs::Dir> {
 /// as it hangs kmod); a read error keeps what was read before it, as kmod's reader stops at an
 /// error.
 fn read_capped(path: &Path) -> Option<Vec<u8>> {
-    let (file, len) = crate::module::open_regular_file(path).ok()?;
+    let (file, len) = crate::fs::open_regular_file(path).ok()?;
     // What was read before an error is kept.
-    let (contents, _error) = crate::mmap::read_told(&file, len, MAX_CONFIG_FILE_SIZE);
+    let (contents, _error) = crate::fs::read_told(&file, len, MAX_CONFIG_FILE_SIZE);
     Some(contents)
 }
 

@@ -26,8 +26,9 @@
 use rayon::prelude::*;
 
 use super::graph::{closure, Linked, Module};
-use super::scan::{fgets_pieces, read_input, LINE_BUFFER};
+use super::scan::{read_input, LINE_BUFFER};
 use super::{Diagnostic, Fatal};
+use crate::fs::fgets_pieces;
 use crate::index::{IndexBuilder, IndexError};
 
 /// The file names, in the order kmod writes them.

@@ -193,16 +193,16 @@ pub fn read_module(path: &Path) -> ModuleSymbols {
 /// section names and the sections depmod looks at are read, into a zeroed buffer of the
 /// file's size, so every offset means what it means in the file (see `read_sparse`).
 pub fn read_module_with_stat(path: &Path) -> (ModuleSymbols, Option<std::fs::Metadata>) {
-    let opened = crate::module::open_nonblocking(path)
+    let opened = crate::fs::open_nonblocking(path)
         .map_err(|e| Error::io(path, e))
-        .and_then(|file| crate::module::check_regular_file(file, path));
+        .and_then(|file| crate::fs::check_regular_file(file, path));
     let (file, meta) = match opened {
         Ok(opened) => opened,
         Err(e) => return (failed_from(&e), None),
     };
     let len = meta.len();
     let mut head = [0u8; compression::MAGIC_LEN];
-    let symbols = match crate::mmap::read_full_at(&file, &mut head, 0) {
+    let symbols = match crate::fs::read_full_at(&file, &mut head, 0) {
         Err(e) => failed_from(&Error::io(path, e)),
         Ok(got) => match Compression::detect(head.get(..got).unwrap_or_default()) {
             Compression::None => match read_sparse(&file, len) {
@@ -357,7 +357,7 @@ fn load(
     }
     for (start, end) in merged {
         let piece = buf.get_mut(start..end)?;
-        let got = crate::mmap::read_full_at(file, piece, u64::try_from(start).ok()?).ok()?;
+        let got = crate::fs::read_full_at(file, piece, u64::try_from(start).ok()?).ok()?;
         if got != piece.len() {
             return None;
         }

@@ -167,7 +167,7 @@ pub enum ProbeError {
     #[error("stopped")]
     Stopped,
     /// A step failed with this errno (kmod's return value); the messages were reported.
-    #[error("{}", crate::error::strerror(*.0 as i32))]
+    #[error("{}", crate::fs::strerror(*.0 as i32))]
     Errno(Errno),
 }
 
@@ -358,7 +358,7 @@ fn load(
                 format!(
                     "Failed to insert module '{}': {}",
                     path.display(),
-                    crate::error::strerror(errno as i32)
+                    crate::fs::strerror(errno as i32)
                 ),
             )?;
             say(
@@ -661,7 +661,7 @@ fn delete(
         Level::Error,
         format!(
             "could not remove '{shown_name}': {}",
-            crate::error::strerror(err as i32)
+            crate::fs::strerror(err as i32)
         ),
     )?;
     Err(ProbeError::Errno(err))
