@@ -19,9 +19,7 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgAction, Command};
 
 use crate::report::Output;
-
-/// Where module directories live.
-pub const MODULE_DIRECTORY: &str = "/lib/modules";
+use kmodcore::layout::MODULE_DIRECTORY;
 
 /// kmod's commands, with their help lines.
 const COMMANDS: &[(&str, &str)] = &[

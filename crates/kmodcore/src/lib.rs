@@ -27,6 +27,7 @@ pub mod fnmatch;
 pub mod fs;
 pub mod index;
 pub mod kernel;
+pub mod layout;
 pub mod lookup;
 pub mod mmap;
 pub mod moddir;

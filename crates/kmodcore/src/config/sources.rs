@@ -37,7 +37,7 @@ pub const DEFAULT_CONFIG_DIRS: [&str; 5] = [
 
 /// The files in the module directory that libkmod reads as configuration, in the order it
 /// adds them.
-pub const MODULE_DIR_CONFIG_FILES: [&str; 2] = ["modules.softdep", "modules.weakdep"];
+pub const MODULE_DIR_CONFIG_FILES: [&str; 2] = [crate::layout::SOFTDEP, crate::layout::WEAKDEP];
 
 /// The largest configuration file read; bytes past this are ignored. kmod has no limit; this
 /// one only keeps a hostile path (such as `/dev/zero` given with `-C`) from exhausting memory.

@@ -32,19 +32,7 @@ use crate::fs::fgets_pieces;
 use crate::index::{IndexBuilder, IndexError};
 
 /// The file names, in the order kmod writes them.
-pub const FILE_NAMES: [&str; 11] = [
-    "modules.dep",
-    "modules.dep.bin",
-    "modules.alias",
-    "modules.alias.bin",
-    "modules.softdep",
-    "modules.weakdep",
-    "modules.symbols",
-    "modules.symbols.bin",
-    "modules.builtin.bin",
-    "modules.builtin.alias.bin",
-    "modules.devname",
-];
+pub use crate::layout::OUTPUT_FILES as FILE_NAMES;
 
 /// kmod's alias and module name buffer (`PATH_MAX`).
 const NAME_BUFFER: usize = 4096;
@@ -324,7 +312,7 @@ fn render_one(inputs: &Inputs<'_>, lines: &[Vec<u8>], kind: Kind) -> Rendered {
             out = finish(&index)?;
         }
         Kind::BuiltinBin => {
-            if let Some(builtin) = read_input(inputs.dirname, "modules.builtin", &mut diags) {
+            if let Some(builtin) = read_input(inputs.dirname, crate::layout::BUILTIN, &mut diags) {
                 let mut index = IndexBuilder::new();
                 for piece in fgets_pieces(&builtin, LINE_BUFFER) {
                     let line = c_string(piece);
@@ -343,7 +331,8 @@ fn render_one(inputs: &Inputs<'_>, lines: &[Vec<u8>], kind: Kind) -> Rendered {
             }
         }
         Kind::BuiltinAliasBin => {
-            if let Some(modinfo) = read_input(inputs.dirname, "modules.builtin.modinfo", &mut diags)
+            if let Some(modinfo) =
+                read_input(inputs.dirname, crate::layout::BUILTIN_MODINFO, &mut diags)
             {
                 let mut index = IndexBuilder::new();
                 for (alias, module) in builtin_aliases(&modinfo, &mut diags) {

@@ -393,7 +393,7 @@ pub fn order_modules(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<FoundModule> {
     order::sort_in_hash_order(&mut modules, order::MODULE_BUCKETS, |m| &m.name);
-    let Some(contents) = read_input(dirname, "modules.order", diagnostics) else {
+    let Some(contents) = read_input(dirname, crate::layout::ORDER, diagnostics) else {
         return modules;
     };
     let by_key: HashMap<&[u8], usize> = modules
