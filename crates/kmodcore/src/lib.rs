@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod depmod;
+pub mod devname;
 pub mod error;
 pub mod fnmatch;
 pub mod fs;
