@@ -30,6 +30,7 @@
 
 pub mod fake;
 pub mod hint;
+pub mod listing;
 pub mod real;
 pub mod strip;
 pub mod sysfs;
