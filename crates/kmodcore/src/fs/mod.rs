@@ -6,7 +6,7 @@
 //! endless data). Reads are told the size `fstat` gave and capped by the caller. Mapping a
 //! file whole is [`crate::mmap`]'s job, the one module where `unsafe` is allowed.
 //!
-//! - [`lines`]: kmod's configuration line reader (continuations and escapes).
+//! - `lines`: kmod's configuration line reader (continuations and escapes).
 //! - [`fgets_pieces`]: a file cut into records as repeated `fgets` calls cut it.
 
 pub(crate) mod lines;
