@@ -337,7 +337,24 @@ pub(super) fn parse(argv: Vec<OsString>, env: Option<OsString>) -> Parsed {
         ..Options::default()
     };
     // Options whose effect depends on their order are replayed in command-line order.
-    let mut events: Vec<(usize, &'static str, Option<OsString>)> = Vec::new();
+    let mut replay = Replay::default();
+    for (index, id, value) in ordered_events(&matches) {
+        let from_cmdline = index > env_end;
+        if let Some(code) = apply(&mut o, &mut replay, id, value, from_cmdline) {
+            return Parsed::Exit(code);
+        }
+    }
+    finish(&mut o, replay, &matches, env);
+    Parsed::Run(Box::new(o))
+}
+
+/// One option occurrence: its index among the arguments, its id, and its value if it takes
+/// one.
+type Event = (usize, &'static str, Option<OsString>);
+
+/// Every occurrence of an option in `matches`, in command-line order.
+fn ordered_events(matches: &clap::ArgMatches) -> Vec<Event> {
+    let mut events: Vec<Event> = Vec::new();
     for id in [
         "all",
         "remove",
@@ -378,130 +395,182 @@ pub(super) fn parse(argv: Vec<OsString>, env: Option<OsString>) -> Parsed {
         }
     }
     events.sort_by_key(|(index, _, _)| *index);
-    let mut own = Vec::new();
-    let mut remove = false;
-    let mut show_config = false;
-    let mut modversions = false;
-    let mut exports = false;
-    for (index, id, value) in events {
-        let from_cmdline = index > env_end;
-        match id {
-            "all" => {
-                o.all = true;
-                o.log_level = LOG_WARNING;
-            }
-            "remove" => remove = true,
-            "remove-dependencies" | "remove-holders" => {
-                if id == "remove-dependencies" {
-                    o.deprecated.push("--remove-dependencies is deprecated and scheduled for removal; use --remove-holders");
-                }
-                o.flags.remove_holders = true;
-                remove = true;
-            }
-            "wait" => {
-                let text = value.unwrap_or_default();
-                match parse_wait(text.as_bytes()) {
-                    Some(msec) => o.flags.wait = Duration::from_millis(msec),
-                    None => {
-                        report::error(
-                            TOOL,
-                            &format!("unexpected wait value '{}'.", text.to_string_lossy()),
-                        );
-                        return Parsed::Exit(1);
-                    }
-                }
-            }
-            "first-time" => o.flags.first_time = true,
-            "ignore-install" => o.flags.ignore_command = true,
-            "use-blacklist" => o.flags.use_blacklist = true,
-            "force" => {
-                o.flags.force_modversion = true;
-                o.flags.force_vermagic = true;
-                o.flags.force_remove = true;
-            }
-            "force-modversion" => o.flags.force_modversion = true,
-            "force-vermagic" => o.flags.force_vermagic = true,
-            "show-depends" => {
-                o.flags.ignore_loaded = true;
-                o.flags.dry_run = true;
-                o.show = true;
-            }
-            "resolve-alias" | "show-alias" => {
-                if id == "resolve-alias" {
-                    o.deprecated.push(
-                        "--resolve-alias is deprecated and scheduled for removal; use --show-alias",
-                    );
-                }
-                o.lookup_only = true;
-            }
-            "showconfig" | "show-config" => {
-                if id == "showconfig" {
-                    o.deprecated.push(
-                        "--showconfig is deprecated and scheduled for removal; use --show-config",
-                    );
-                }
-                show_config = true;
-            }
-            "dump-modversions" | "show-modversions" => {
-                if id == "dump-modversions" {
-                    o.deprecated.push("--dump-modversions is deprecated and scheduled for removal; use --show-modversions");
-                }
-                modversions = true;
-            }
-            "show-exports" => exports = true,
-            "show" | "dry-run" => {
-                if id == "show" {
-                    o.deprecated
-                        .push("--show is deprecated and scheduled for removal; use --dry-run");
-                }
-                o.flags.dry_run = true;
-                o.show = true;
-            }
-            "config" => {
-                let path = value.unwrap_or_default();
-                if from_cmdline {
-                    own.push(OsString::from("-C"));
-                    own.push(path.clone());
-                }
-                o.config_paths.push(PathBuf::from(path));
-            }
-            "dirname" => o.root = value,
-            "set-version" => o.kernel_version = value,
-            "syslog" => {
-                o.syslog = true;
-                if from_cmdline {
-                    own.push(OsString::from("-s"));
-                }
-            }
-            "quiet" => {
-                o.verbose = 0;
-                if from_cmdline {
-                    own.push(OsString::from("-q"));
-                }
-            }
-            "verbose" => {
-                o.verbose = o.verbose.saturating_add(1);
-                if from_cmdline {
-                    own.push(OsString::from("-v"));
-                }
-            }
-            "version" => {
-                for warning in &o.deprecated {
-                    report::warning(TOOL, warning);
-                }
-                println!("{}", crate::cli::version_text());
-                return Parsed::Exit(0);
-            }
-            _ => {}
+    events
+}
+
+/// What the replayed options decided besides [`Options`] itself.
+#[derive(Default)]
+struct Replay {
+    /// This run's own `-C`, `-s`, `-q` and `-v`, for nested runs.
+    own: Vec<OsString>,
+    /// `-r` (or `--remove-holders`).
+    remove: bool,
+    /// `-c`.
+    show_config: bool,
+    /// `--show-modversions`.
+    modversions: bool,
+    /// `--show-exports`.
+    exports: bool,
+}
+
+/// Applies one option occurrence (`from_cmdline`: not from MODPROBE_OPTIONS); `Some(code)`
+/// when the run must exit now.
+fn apply(
+    o: &mut Options,
+    r: &mut Replay,
+    id: &str,
+    value: Option<OsString>,
+    from_cmdline: bool,
+) -> Option<i32> {
+    match id {
+        "wait" | "config" | "dirname" | "set-version" | "syslog" | "quiet" | "verbose"
+        | "version" => apply_setting(o, r, id, value, from_cmdline),
+        _ => {
+            apply_action(o, r, id);
+            None
         }
     }
-    o.mode = if show_config {
+}
+
+/// Applies an option that chooses what to do or how (`-r`, `-f`, `-D`, ...). One arm per
+/// option: a table, best read whole.
+fn apply_action(o: &mut Options, r: &mut Replay, id: &str) {
+    match id {
+        "all" => {
+            o.all = true;
+            o.log_level = LOG_WARNING;
+        }
+        "remove" => r.remove = true,
+        "remove-dependencies" | "remove-holders" => {
+            if id == "remove-dependencies" {
+                o.deprecated.push("--remove-dependencies is deprecated and scheduled for removal; use --remove-holders");
+            }
+            o.flags.remove_holders = true;
+            r.remove = true;
+        }
+        "first-time" => o.flags.first_time = true,
+        "ignore-install" => o.flags.ignore_command = true,
+        "use-blacklist" => o.flags.use_blacklist = true,
+        "force" => {
+            o.flags.force_modversion = true;
+            o.flags.force_vermagic = true;
+            o.flags.force_remove = true;
+        }
+        "force-modversion" => o.flags.force_modversion = true,
+        "force-vermagic" => o.flags.force_vermagic = true,
+        "show-depends" => {
+            o.flags.ignore_loaded = true;
+            o.flags.dry_run = true;
+            o.show = true;
+        }
+        "resolve-alias" | "show-alias" => {
+            if id == "resolve-alias" {
+                o.deprecated.push(
+                    "--resolve-alias is deprecated and scheduled for removal; use --show-alias",
+                );
+            }
+            o.lookup_only = true;
+        }
+        "showconfig" | "show-config" => {
+            if id == "showconfig" {
+                o.deprecated.push(
+                    "--showconfig is deprecated and scheduled for removal; use --show-config",
+                );
+            }
+            r.show_config = true;
+        }
+        "dump-modversions" | "show-modversions" => {
+            if id == "dump-modversions" {
+                o.deprecated.push("--dump-modversions is deprecated and scheduled for removal; use --show-modversions");
+            }
+            r.modversions = true;
+        }
+        "show-exports" => r.exports = true,
+        "show" | "dry-run" => {
+            if id == "show" {
+                o.deprecated
+                    .push("--show is deprecated and scheduled for removal; use --dry-run");
+            }
+            o.flags.dry_run = true;
+            o.show = true;
+        }
+        _ => {}
+    }
+}
+
+/// Applies an option that carries a setting (`-w`, `-C`, `-d`, `-S`) or the logging options
+/// (`-s`, `-q`, `-v`, `-V`); `Some(code)` when the run must exit now.
+fn apply_setting(
+    o: &mut Options,
+    r: &mut Replay,
+    id: &str,
+    value: Option<OsString>,
+    from_cmdline: bool,
+) -> Option<i32> {
+    match id {
+        "wait" => {
+            let text = value.unwrap_or_default();
+            match parse_wait(text.as_bytes()) {
+                Some(msec) => o.flags.wait = Duration::from_millis(msec),
+                None => {
+                    report::error(
+                        TOOL,
+                        &format!("unexpected wait value '{}'.", text.to_string_lossy()),
+                    );
+                    return Some(1);
+                }
+            }
+        }
+        "config" => {
+            let path = value.unwrap_or_default();
+            if from_cmdline {
+                r.own.push(OsString::from("-C"));
+                r.own.push(path.clone());
+            }
+            o.config_paths.push(PathBuf::from(path));
+        }
+        "dirname" => o.root = value,
+        "set-version" => o.kernel_version = value,
+        "syslog" => {
+            o.syslog = true;
+            if from_cmdline {
+                r.own.push(OsString::from("-s"));
+            }
+        }
+        "quiet" => {
+            o.verbose = 0;
+            if from_cmdline {
+                r.own.push(OsString::from("-q"));
+            }
+        }
+        "verbose" => {
+            o.verbose = o.verbose.saturating_add(1);
+            if from_cmdline {
+                r.own.push(OsString::from("-v"));
+            }
+        }
+        "version" => {
+            for warning in &o.deprecated {
+                report::warning(TOOL, warning);
+            }
+            println!("{}", crate::cli::version_text());
+            return Some(0);
+        }
+        _ => {}
+    }
+    None
+}
+
+/// Settles what the replayed options leave open: the mode, `-v`'s effect on showing, the
+/// arguments, and the options for nested runs.
+fn finish(o: &mut Options, r: Replay, matches: &clap::ArgMatches, env: Option<OsString>) {
+    o.mode = if r.show_config {
         Mode::ShowConfig
-    } else if modversions {
+    } else if r.modversions {
         Mode::ShowModversions
-    } else if exports {
+    } else if r.exports {
         Mode::ShowExports
-    } else if remove {
+    } else if r.remove {
         Mode::Remove
     } else {
         Mode::Insert
@@ -514,14 +583,13 @@ pub(super) fn parse(argv: Vec<OsString>, env: Option<OsString>) -> Parsed {
         .map(|v| v.cloned().collect())
         .unwrap_or_default();
     let mut nested = env.unwrap_or_default();
-    for option in own {
+    for option in r.own {
         if !nested.is_empty() {
             nested.push(" ");
         }
         nested.push(option);
     }
     o.nested_options = nested;
-    Parsed::Run(Box::new(o))
 }
 
 #[cfg(test)]
