@@ -308,13 +308,65 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let log = Log {
         verbose: options.verbose,
     };
+    let dirs = match locate(&options, &log) {
+        Ok(dirs) => dirs,
+        Err(code) => return code,
+    };
+    let all = options.all || dirs.files.is_empty();
+    let mut out = report::Output::new();
+    let mut diagnostics = Vec::new();
+    if options.quick {
+        if options.show {
+            return 0;
+        }
+        let fresh = engine::scan::up_to_date(&dirs.dirname, &mut diagnostics);
+        for d in diagnostics.drain(..) {
+            log.diagnostic(&mut out, &d);
+        }
+        if fresh {
+            return 0;
+        }
+    }
+    let settings = settings(&options, &log, &dirs, all);
+    generate_and_publish(
+        &options,
+        &log,
+        &mut out,
+        diagnostics,
+        &settings,
+        &dirs.outdir,
+    )
+}
+
+/// Where depmod reads and writes, from the options: the kernel version and module files given,
+/// the roots, and the module directories.
+struct Dirs {
+    /// `-P`.
+    prefix: Option<u8>,
+    /// The kernel version.
+    kver: Vec<u8>,
+    /// The module files named after the version.
+    files: Vec<Vec<u8>>,
+    /// The `-b` root, absolute (empty: `/`).
+    root: Vec<u8>,
+    /// The `-o` root, absolute.
+    out_root: Option<Vec<u8>>,
+    /// The module directory read.
+    dirname: Vec<u8>,
+    /// The module directory written.
+    outdir: Vec<u8>,
+}
+
+/// Works out [`Dirs`] from `options`; `Err(code)` (after a message on `log`) when they are
+/// unusable.
+fn locate(options: &Options, log: &Log) -> Result<Dirs, i32> {
     let prefix = match &options.symbol_prefix {
         None => None,
         Some(p) => match p.as_bytes() {
             [c] => Some(*c),
             _ => {
                 log.fatal(b"-P only takes a single char");
-                return 1;
+                return Err(1);
             }
         },
     };
@@ -323,14 +375,14 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let kver: Vec<u8> = match positional.next() {
         Some(v) if !is_version_number(v.as_bytes()) => {
             log.error(&cat(&[b"Bad version passed ", v.as_bytes()]));
-            return 1;
+            return Err(1);
         }
         Some(v) => v.as_bytes().to_vec(),
         None => match nix::sys::utsname::uname() {
             Ok(u) => u.release().as_bytes().to_vec(),
             Err(e) => {
                 log.fatal(format!("uname() failed: {}", e.desc()).as_bytes());
-                return 1;
+                return Err(1);
             }
         },
     };
@@ -366,26 +418,23 @@ pub fn run(args: Vec<OsString>) -> i32 {
                 &kver,
                 b": path too long",
             ]));
-            return 1;
+            return Err(1);
         }
     }
+    Ok(Dirs {
+        prefix,
+        kver,
+        files,
+        root,
+        out_root,
+        dirname,
+        outdir,
+    })
+}
 
-    let all = options.all || files.is_empty();
-    let mut out = report::Output::new();
-    let mut diagnostics = Vec::new();
-    if options.quick {
-        if options.show {
-            return 0;
-        }
-        let fresh = engine::scan::up_to_date(&dirname, &mut diagnostics);
-        for d in diagnostics.drain(..) {
-            log.diagnostic(&mut out, &d);
-        }
-        if fresh {
-            return 0;
-        }
-    }
-
+/// The engine's settings for `options` and `dirs` (`all`: index every module).
+fn settings(options: &Options, log: &Log, dirs: &Dirs, all: bool) -> Settings {
+    let (prefix, root, out_root, kver) = (dirs.prefix, &dirs.root, &dirs.out_root, &dirs.kver);
     let mut link = LinkOptions {
         prefix,
         check_symvers: options.symvers.is_some(),
@@ -411,46 +460,57 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let cache = (!options.no_cache)
         .then(|| {
             // The output root decides, so that `-o` runs never touch the source tree.
-            let cache_root = out_root.as_deref().unwrap_or(&root);
+            let cache_root = out_root.as_deref().unwrap_or(root);
             CacheSettings {
-                path: cache::location(cache_root, &kver),
+                path: cache::location(cache_root, kver),
                 write: !options.show,
                 create_dir: options.basedir.is_none() && options.outdir.is_none(),
             }
         })
         .filter(cache::usable_dir);
-    let settings = Settings {
-        dirname,
-        kernel_version: kver,
+    Settings {
+        dirname: dirs.dirname.clone(),
+        kernel_version: kver.clone(),
         config_paths,
-        files: (!all).then_some(files),
+        files: (!all).then_some(dirs.files.clone()),
         kernel_symbols,
         link,
         warn_duplicates: options.warn,
         cache,
-    };
+    }
+}
 
-    let target = PathBuf::from(OsStr::from_bytes(&outdir));
+/// Generates the files, prints them (`-n`) or publishes them in `outdir`, and reports what
+/// happened; returns the exit code.
+fn generate_and_publish(
+    options: &Options,
+    log: &Log,
+    out: &mut report::Output,
+    mut diagnostics: Vec<Diagnostic>,
+    settings: &Settings,
+    outdir: &[u8],
+) -> i32 {
+    let target = PathBuf::from(OsStr::from_bytes(outdir));
     if !options.show {
         // Finish what a killed earlier run left before anything can fail.
         if let Err(e) = atomic::recover_existing(&target) {
-            report_commit_error(&log, &outdir, &e);
+            report_commit_error(log, outdir, &e);
             return 1;
         }
     }
-    let generated = engine::generate(&settings, options.show, &mut diagnostics);
+    let generated = engine::generate(settings, options.show, &mut diagnostics);
     for d in &diagnostics {
-        log.diagnostic(&mut out, d);
+        log.diagnostic(out, d);
     }
     let Generated { files, cache } = match generated {
         Ok(generated) => generated,
         Err(fatal) => {
-            report_fatal(&log, &fatal);
+            report_fatal(log, &fatal);
             return 1;
         }
     };
     if let Some(cache) = &cache {
-        report_cache(&log, cache);
+        report_cache(log, cache);
     }
     if options.show {
         for file in &files {
@@ -463,12 +523,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
     match atomic::commit(&target, &files) {
         Ok(_) => {
             if let Some(cache) = &cache {
-                store_cache(&log, cache);
+                store_cache(log, cache);
             }
             0
         }
         Err(e) => {
-            report_commit_error(&log, &outdir, &e);
+            report_commit_error(log, outdir, &e);
             1
         }
     }
