@@ -191,6 +191,10 @@ fn priority(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX)
 }
 
+/// Renders the output file of `kind`, with the diagnostics kmod prints while writing it.
+///
+/// One arm per output file, each short: the function is a table of the eleven files and reads
+/// best whole, beside the order kmod writes them in.
 fn render_one(inputs: &Inputs<'_>, lines: &[Vec<u8>], kind: Kind) -> Rendered {
     let modules = inputs.modules;
     let mut out = Vec::new();

@@ -447,6 +447,11 @@ pub fn remove(
 /// How deep removal may recurse through softdeps and holders.
 pub const MAX_REMOVE_DEPTH: usize = super::MAX_PROBE_DEPTH;
 
+/// Removes module `m` and what goes with it, `depth` levels into softdeps and holders.
+///
+/// Long on purpose: it is kmod's removal sequence, five numbered steps (post-softdeps,
+/// holders, the module, unused dependencies, pre-softdeps) whose order and error rules are
+/// easiest to check against kmod side by side in one place.
 #[allow(clippy::too_many_arguments)]
 fn remove_one(
     resolver: &mut Resolver<'_>,
