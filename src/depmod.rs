@@ -1,7 +1,8 @@
 //! `depmod`: generate modules.dep and the module index files, byte for byte as kmod does.
 //!
 //! The arguments become a plain [`Options`] value; [`kmodcore::depmod::generate`] does the
-//! work and returns kmod's messages as data, which this module words as kmod does; the files
+//! work and returns kmod's messages as data, which [`kmodcore::depmod::messages`] words as
+//! kmod does and this module prints; the files
 //! are then published as one set by [`kmodcore::depmod::atomic::commit`] (or printed, `-n`).
 //!
 //! Deliberate differences from kmod are listed in [`DIFFERENCES`].
@@ -15,6 +16,7 @@ use clap::{Arg, ArgAction, Command};
 use kmodcore::depmod::atomic::{self, CommitError, Stage};
 use kmodcore::depmod::cache::{self, CacheOutcome, CacheSettings, PendingCache};
 use kmodcore::depmod::config::DEFAULT_CONFIG_DIRS;
+use kmodcore::depmod::messages::{self, FatalLevel};
 use kmodcore::depmod::{
     self as engine, Diagnostic, Fatal, Generated, KernelSymbolSource, Level, LinkOptions, Settings,
 };
@@ -225,7 +227,7 @@ impl Log {
     }
 
     fn diagnostic(&self, out: &mut report::Output, d: &Diagnostic) {
-        let message = describe(d);
+        let message = messages::describe(d);
         match d.level() {
             Level::Error => self.line("ERROR", &message),
             Level::Warning => self.line("WARNING", &message),
@@ -245,198 +247,13 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
 }
 
+/// The C library's text for an errno value, as bytes.
 fn strerror(errno: i32) -> Vec<u8> {
-    if errno == 0 {
-        return b"Success".to_vec();
-    }
-    report::strerror(errno).into_bytes()
+    kmodcore::fs::strerror(errno).into_bytes()
 }
 
 fn path_bytes(path: &std::path::Path) -> &[u8] {
     path.as_os_str().as_bytes()
-}
-
-/// A diagnostic in kmod's words.
-fn describe(d: &Diagnostic) -> Vec<u8> {
-    use Diagnostic::*;
-    match d {
-        ConfigUnreadable { path, error } => {
-            cat(&[b"file parse ", path_bytes(path), b": ", &strerror(*error)])
-        }
-        ConfigDirUnreadable { path, error } => {
-            cat(&[b"files list ", path_bytes(path), b": ", &strerror(*error)])
-        }
-        ConfigBadLine {
-            path,
-            line,
-            command,
-        } => cat(&[
-            path_bytes(path),
-            format!(":{line}: ignoring bad line starting with '").as_bytes(),
-            command,
-            b"'",
-        ]),
-        ConfigKernelMismatch {
-            path,
-            line,
-            what,
-            pattern,
-        } => cat(&[
-            path_bytes(path),
-            format!(":{line}: {what} did not match ").as_bytes(),
-            pattern,
-        ]),
-        ConfigNotImplemented {
-            path,
-            line,
-            command,
-        } => cat(&[
-            path_bytes(path),
-            format!(":{line}: command ").as_bytes(),
-            command,
-            b" not implemented yet",
-        ]),
-        ConfigNotConf { dir, name } => {
-            cat(&[b"All cfg files need .conf: ", path_bytes(dir), b"/", name])
-        }
-        ConfigCannotStat { dir, name } => {
-            cat(&[b"Cannot stat directory entry: ", path_bytes(dir), name])
-        }
-        ConfigSubdirectory { dir, name } => cat(&[
-            b"Directories inside directories are not supported: ",
-            path_bytes(dir),
-            b"/",
-            name,
-        ]),
-        ScanDirUnreadable { path, error } => {
-            cat(&[b"could not open directory ", path, b": ", &strerror(*error)])
-        }
-        ScanUnsupportedType { path, mode } => cat(&[
-            b"unsupported file type ",
-            path,
-            format!(": {mode:o}").as_bytes(),
-        ]),
-        ScanStatFailed { dir, name, error } => {
-            cat(&[b"fstatat(", dir, b", ", name, b"): ", &strerror(*error)])
-        }
-        ScanOpenFailed { dir, name, error } => cat(&[
-            b"openat(",
-            dir,
-            b", ",
-            name,
-            b", O_RDONLY): ",
-            &strerror(*error),
-        ]),
-        ScanLoop { path } => cat(&[
-            path,
-            b": directory loop through symbolic links, not entered again",
-        ]),
-        ScanTooDeep { path } => cat(&[path, b": directories nested too deeply, not entered"]),
-        HashAddUnique { key, error } => cat(&[b"hash_add_unique ", key, b": ", &strerror(*error)]),
-        ModuleExistsWithOtherPath {
-            name,
-            new_path,
-            old_path,
-        } => cat(&[
-            b"kmod_module '",
-            name,
-            b"' already exists with different path: new-path='",
-            new_path,
-            b"' old-path='",
-            old_path,
-            b"'",
-        ]),
-        InputDirUnreadable { dir, error } => {
-            cat(&[b"could not open directory ", dir, b": ", &strerror(*error)])
-        }
-        InputUnreadable { name, dir, error } => cat(&[
-            b"could not open ",
-            name.as_bytes(),
-            b" at ",
-            dir,
-            b": ",
-            &strerror(*error),
-        ]),
-        OrderCorrupted { dir, line } => cat(&[
-            dir,
-            format!("/modules.order:{line} corrupted line misses '\\n'").as_bytes(),
-        ]),
-        DepfileStatFailed { dir, error } => cat(&[
-            b"could not fstatat(",
-            dir,
-            b", modules.dep): ",
-            &strerror(*error),
-        ]),
-        LoadSymbolsFailed { path, error } => {
-            let mut m = cat(&[
-                b"failed to load symbols from ",
-                path,
-                b": ",
-                &strerror(error.errno),
-            ]);
-            if let Some(detail) = &error.detail {
-                m.extend_from_slice(format!(" ({detail})").as_bytes());
-            }
-            m
-        }
-        UnknownSymbol { path, symbol } => cat(&[path, b" needs unknown symbol ", symbol]),
-        VersionMismatch { path, symbol } => {
-            cat(&[path, b" disagrees about version of symbol ", symbol])
-        }
-        Needs {
-            path,
-            symbol,
-            owner,
-        } => cat(&[path, b" needs \"", symbol, b"\": ", owner]),
-        SymbolFileBadLine { path, line, text } => cat(&[
-            path_bytes(path),
-            format!(":{line}: invalid line: ").as_bytes(),
-            text,
-        ]),
-        SymversBadVersion {
-            path,
-            line,
-            version,
-            overflow,
-        } => cat(&[
-            path_bytes(path),
-            format!(":{line} Invalid symbol version ").as_bytes(),
-            version,
-            b": ",
-            &strerror(if *overflow { 34 } else { 0 }),
-        ]),
-        Cycle { modules } => {
-            let mut m = b"Cycle detected: ".to_vec();
-            m.extend_from_slice(&modules.join(&b" -> "[..]));
-            m
-        }
-        CycleSearchStopped { start } => cat(&[
-            b"stopped looking for cycles from ",
-            start,
-            b": the search does not end (kmod would not finish)",
-        ]),
-        CycleCount { modules } => {
-            format!("Found {modules} modules in dependency cycles!").into_bytes()
-        }
-        DuplicateDeps { line } => cat(&[b"duplicate module deps:\n", line]),
-        UnmatchedBracket { alias } => cat(&[b"Unmatched bracket in ", alias]),
-        DuplicateAlias { alias, module } => {
-            cat(&[b"duplicate module alias:\n", alias, b" ", module])
-        }
-        DuplicateSymbol { key, module } => cat(&[b"duplicate module syms:\n", key, b" ", module]),
-        BuiltinBadLine { line } => cat(&[b"Invalid modules.builtin line: ", line]),
-        BuiltinFieldTooLong { partial } => {
-            cat(&[b"Could not flush stream: 28. Partial content: ", partial])
-        }
-        DevnameWithoutNumbers { module, devname } => cat(&[
-            b"Module '",
-            module,
-            b"' has devname (",
-            devname,
-            b") but lacks major and minor information. Ignoring.",
-        ]),
-        other => format!("{other:?}").into_bytes(),
-    }
 }
 
 /// `sscanf(version, "%u.%u") == 2`.
@@ -491,13 +308,65 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let log = Log {
         verbose: options.verbose,
     };
+    let dirs = match locate(&options, &log) {
+        Ok(dirs) => dirs,
+        Err(code) => return code,
+    };
+    let all = options.all || dirs.files.is_empty();
+    let mut out = report::Output::new();
+    let mut diagnostics = Vec::new();
+    if options.quick {
+        if options.show {
+            return 0;
+        }
+        let fresh = engine::scan::up_to_date(&dirs.dirname, &mut diagnostics);
+        for d in diagnostics.drain(..) {
+            log.diagnostic(&mut out, &d);
+        }
+        if fresh {
+            return 0;
+        }
+    }
+    let settings = settings(&options, &log, &dirs, all);
+    generate_and_publish(
+        &options,
+        &log,
+        &mut out,
+        diagnostics,
+        &settings,
+        &dirs.outdir,
+    )
+}
+
+/// Where depmod reads and writes, from the options: the kernel version and module files given,
+/// the roots, and the module directories.
+struct Dirs {
+    /// `-P`.
+    prefix: Option<u8>,
+    /// The kernel version.
+    kver: Vec<u8>,
+    /// The module files named after the version.
+    files: Vec<Vec<u8>>,
+    /// The `-b` root, absolute (empty: `/`).
+    root: Vec<u8>,
+    /// The `-o` root, absolute.
+    out_root: Option<Vec<u8>>,
+    /// The module directory read.
+    dirname: Vec<u8>,
+    /// The module directory written.
+    outdir: Vec<u8>,
+}
+
+/// Works out [`Dirs`] from `options`; `Err(code)` (after a message on `log`) when they are
+/// unusable.
+fn locate(options: &Options, log: &Log) -> Result<Dirs, i32> {
     let prefix = match &options.symbol_prefix {
         None => None,
         Some(p) => match p.as_bytes() {
             [c] => Some(*c),
             _ => {
                 log.fatal(b"-P only takes a single char");
-                return 1;
+                return Err(1);
             }
         },
     };
@@ -506,14 +375,14 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let kver: Vec<u8> = match positional.next() {
         Some(v) if !is_version_number(v.as_bytes()) => {
             log.error(&cat(&[b"Bad version passed ", v.as_bytes()]));
-            return 1;
+            return Err(1);
         }
         Some(v) => v.as_bytes().to_vec(),
         None => match nix::sys::utsname::uname() {
             Ok(u) => u.release().as_bytes().to_vec(),
             Err(e) => {
                 log.fatal(format!("uname() failed: {}", e.desc()).as_bytes());
-                return 1;
+                return Err(1);
             }
         },
     };
@@ -549,26 +418,23 @@ pub fn run(args: Vec<OsString>) -> i32 {
                 &kver,
                 b": path too long",
             ]));
-            return 1;
+            return Err(1);
         }
     }
+    Ok(Dirs {
+        prefix,
+        kver,
+        files,
+        root,
+        out_root,
+        dirname,
+        outdir,
+    })
+}
 
-    let all = options.all || files.is_empty();
-    let mut out = report::Output::new();
-    let mut diagnostics = Vec::new();
-    if options.quick {
-        if options.show {
-            return 0;
-        }
-        let fresh = engine::scan::up_to_date(&dirname, &mut diagnostics);
-        for d in diagnostics.drain(..) {
-            log.diagnostic(&mut out, &d);
-        }
-        if fresh {
-            return 0;
-        }
-    }
-
+/// The engine's settings for `options` and `dirs` (`all`: index every module).
+fn settings(options: &Options, log: &Log, dirs: &Dirs, all: bool) -> Settings {
+    let (prefix, root, out_root, kver) = (dirs.prefix, &dirs.root, &dirs.out_root, &dirs.kver);
     let mut link = LinkOptions {
         prefix,
         check_symvers: options.symvers.is_some(),
@@ -594,46 +460,57 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let cache = (!options.no_cache)
         .then(|| {
             // The output root decides, so that `-o` runs never touch the source tree.
-            let cache_root = out_root.as_deref().unwrap_or(&root);
+            let cache_root = out_root.as_deref().unwrap_or(root);
             CacheSettings {
-                path: cache::location(cache_root, &kver),
+                path: cache::location(cache_root, kver),
                 write: !options.show,
                 create_dir: options.basedir.is_none() && options.outdir.is_none(),
             }
         })
         .filter(cache::usable_dir);
-    let settings = Settings {
-        dirname,
-        kernel_version: kver,
+    Settings {
+        dirname: dirs.dirname.clone(),
+        kernel_version: kver.clone(),
         config_paths,
-        files: (!all).then_some(files),
+        files: (!all).then_some(dirs.files.clone()),
         kernel_symbols,
         link,
         warn_duplicates: options.warn,
         cache,
-    };
+    }
+}
 
-    let target = PathBuf::from(OsStr::from_bytes(&outdir));
+/// Generates the files, prints them (`-n`) or publishes them in `outdir`, and reports what
+/// happened; returns the exit code.
+fn generate_and_publish(
+    options: &Options,
+    log: &Log,
+    out: &mut report::Output,
+    mut diagnostics: Vec<Diagnostic>,
+    settings: &Settings,
+    outdir: &[u8],
+) -> i32 {
+    let target = PathBuf::from(OsStr::from_bytes(outdir));
     if !options.show {
         // Finish what a killed earlier run left before anything can fail.
         if let Err(e) = atomic::recover_existing(&target) {
-            report_commit_error(&log, &outdir, &e);
+            report_commit_error(log, outdir, &e);
             return 1;
         }
     }
-    let generated = engine::generate(&settings, options.show, &mut diagnostics);
+    let generated = engine::generate(settings, options.show, &mut diagnostics);
     for d in &diagnostics {
-        log.diagnostic(&mut out, d);
+        log.diagnostic(out, d);
     }
     let Generated { files, cache } = match generated {
         Ok(generated) => generated,
         Err(fatal) => {
-            report_fatal(&log, &fatal);
+            report_fatal(log, &fatal);
             return 1;
         }
     };
     if let Some(cache) = &cache {
-        report_cache(&log, cache);
+        report_cache(log, cache);
     }
     if options.show {
         for file in &files {
@@ -646,12 +523,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
     match atomic::commit(&target, &files) {
         Ok(_) => {
             if let Some(cache) = &cache {
-                store_cache(&log, cache);
+                store_cache(log, cache);
             }
             0
         }
         Err(e) => {
-            report_commit_error(&log, &outdir, &e);
+            report_commit_error(log, outdir, &e);
             1
         }
     }
@@ -700,43 +577,12 @@ fn store_cache(log: &Log, cache: &PendingCache) {
     }
 }
 
+/// Reports what stopped depmod, in kmod's words.
 fn report_fatal(log: &Log, fatal: &Fatal) {
-    match fatal {
-        Fatal::SearchFailed { error } => {
-            log.fatal(&cat(&[b"could not search modules: ", &strerror(*error)]))
-        }
-        Fatal::NotAbsolute { path } => log.fatal(&cat(&[path, b": not absolute path."])),
-        Fatal::CreateFailed { path, error } => log.fatal(&cat(&[
-            b"could not create module ",
-            path,
-            b": ",
-            &strerror(*error),
-        ])),
-        Fatal::AddFailed { path, error } => log.fatal(&cat(&[
-            b"could not add module ",
-            path,
-            b": ",
-            &strerror(*error),
-        ])),
-        Fatal::KernelSymbols { path, error } => log.fatal(&cat(&[
-            b"could not load ",
-            path_bytes(path),
-            b": ",
-            &strerror(*error),
-        ])),
-        // The cycles and their count are already reported.
-        Fatal::Cycles { .. } => {}
-        Fatal::IndexCharacter { byte, string } => {
-            let mut m = b"Module index: bad character '".to_vec();
-            m.push(*byte);
-            m.extend_from_slice(
-                format!("'=0x{byte:x} - only 7-bit ASCII is supported:\n").as_bytes(),
-            );
-            m.extend_from_slice(string);
-            m.push(b'\n');
-            log.fatal(&m);
-        }
-        other => log.error(format!("could not write the indexes: {other}").as_bytes()),
+    match messages::fatal_message(fatal) {
+        Some((FatalLevel::Fatal, message)) => log.fatal(&message),
+        Some((FatalLevel::Error, message)) => log.error(&message),
+        None => {}
     }
 }
 

@@ -135,7 +135,7 @@ pub fn execute(options: &Options, kernel: &dyn Kernel, log: &Logger) -> i32 {
     if let Err(e) = std::fs::metadata(path) {
         log.error(&format!(
             "could not load module {shown}: {}",
-            crate::report::strerror(e.raw_os_error().unwrap_or(libc_eio()))
+            kmodcore::fs::strerror(e.raw_os_error().unwrap_or(libc_eio()))
         ));
         return 1;
     }
@@ -157,7 +157,7 @@ pub fn execute(options: &Options, kernel: &dyn Kernel, log: &Logger) -> i32 {
             let errno = err.errno();
             log.info(&format!(
                 "Failed to insert module '{shown}': {}",
-                crate::report::strerror(errno)
+                kmodcore::fs::strerror(errno)
             ));
             let ctx = InsertContext {
                 path: Some(path),

@@ -19,9 +19,7 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgAction, Command};
 
 use crate::report::Output;
-
-/// Where module directories live.
-pub const MODULE_DIRECTORY: &str = "/lib/modules";
+use kmodcore::layout::MODULE_DIRECTORY;
 
 /// kmod's commands, with their help lines.
 const COMMANDS: &[(&str, &str)] = &[
@@ -293,14 +291,14 @@ pub fn static_nodes(args: Vec<OsString>) -> i32 {
     );
     let input = Path::new(MODULE_DIRECTORY)
         .join(&release)
-        .join("modules.devname");
+        .join(kmodcore::layout::DEVNAME);
     execute_static_nodes(&options, &input, &shown)
 }
 
 /// Reads modules.devname at `input` (named `shown` in messages) and writes it as `options`
 /// say; returns the exit code.
 pub fn execute_static_nodes(options: &StaticNodesOptions, input: &Path, shown: &str) -> i32 {
-    let bytes = match read_devname(input) {
+    let bytes = match kmodcore::devname::read(input) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             eprintln!("Warning: {shown} not found - ignoring");
@@ -349,23 +347,6 @@ pub fn execute_static_nodes(options: &StaticNodesOptions, input: &Path, shown: &
     i32::from(failed)
 }
 
-/// The most bytes of modules.devname read: far more than any kernel has device names.
-const MAX_DEVNAME: u64 = 16 * 1024 * 1024;
-
-/// Reads modules.devname. Something that is not a regular file reads as empty: kmod opens a
-/// directory and gets nothing from it (and would block forever on a FIFO).
-fn read_devname(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = match kmodcore::module::open_regular_file(path) {
-        Ok((file, _)) => file,
-        Err(kmodcore::Error::Io { source, .. }) => return Err(source),
-        Err(_) => return Ok(Vec::new()),
-    };
-    let mut out = Vec::new();
-    file.take(MAX_DEVNAME).read_to_end(&mut out)?;
-    Ok(out)
-}
-
 fn create_parents(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     match std::fs::DirBuilder::new()
@@ -383,147 +364,9 @@ fn create_parents(dir: &Path) -> std::io::Result<()> {
 
 fn os_error_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
-        Some(errno) => crate::report::strerror(errno),
+        Some(errno) => kmodcore::fs::strerror(errno),
         None => e.to_string(),
     }
-}
-
-/// `fgets` into a buffer of 4096 bytes: lines, each with its newline, and longer lines cut
-/// into 4095-byte pieces.
-fn fgets_records(bytes: &[u8]) -> Vec<&[u8]> {
-    const CHUNK: usize = 4095;
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let line_len = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(rest.len(), |p| p + 1);
-        let take = line_len.min(CHUNK);
-        let (record, tail) = rest.split_at(take);
-        out.push(record);
-        rest = tail;
-    }
-    out
-}
-
-fn is_space(b: u8) -> bool {
-    b == b' ' || (b'\t'..=b'\r').contains(&b)
-}
-
-/// A cursor over a line, with `scanf`'s conversions.
-struct Scan<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Scan<'a> {
-    fn skip_space(&mut self) {
-        let n = self.rest.iter().take_while(|&&b| is_space(b)).count();
-        self.rest = self.rest.get(n..).unwrap_or_default();
-    }
-
-    /// `%s`: white space skipped, then a non-empty run of non-space bytes.
-    fn word(&mut self) -> Option<&'a [u8]> {
-        self.skip_space();
-        let n = self.rest.iter().take_while(|&&b| !is_space(b)).count();
-        let (word, rest) = self.rest.split_at(n);
-        self.rest = rest;
-        (n > 0).then_some(word)
-    }
-
-    /// `%c`: any one byte.
-    fn byte(&mut self) -> Option<u8> {
-        let (&first, rest) = self.rest.split_first()?;
-        self.rest = rest;
-        Some(first)
-    }
-
-    /// `%u`: white space skipped, an optional sign, decimal digits; as strtoul, an overflow
-    /// gives the largest value and a minus sign negates; then cut to 32 bits.
-    fn unsigned(&mut self) -> Option<u32> {
-        self.skip_space();
-        let negative = match self.rest.first() {
-            Some(b'-') => true,
-            Some(b'+') => false,
-            _ => {
-                return self.digits();
-            }
-        };
-        self.rest = self.rest.get(1..).unwrap_or_default();
-        let value = self.digits_u64()?;
-        let value = if negative {
-            value.wrapping_neg()
-        } else {
-            value
-        };
-        Some(value as u32)
-    }
-
-    fn digits(&mut self) -> Option<u32> {
-        self.digits_u64().map(|v| v as u32)
-    }
-
-    fn digits_u64(&mut self) -> Option<u64> {
-        let n = self.rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 0 {
-            return None;
-        }
-        let mut value: u64 = 0;
-        for &d in self.rest.get(..n).unwrap_or_default() {
-            value = value
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u64::from(d - b'0')))
-                .unwrap_or(u64::MAX);
-        }
-        self.rest = self.rest.get(n..).unwrap_or_default();
-        Some(value)
-    }
-
-    /// A literal byte.
-    fn literal(&mut self, want: u8) -> Option<()> {
-        match self.rest.split_first() {
-            Some((&b, rest)) if b == want => {
-                self.rest = rest;
-                Some(())
-            }
-            _ => None,
-        }
-    }
-}
-
-/// One modules.devname entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DevnameEntry<'a> {
-    /// The module.
-    pub module: &'a [u8],
-    /// The device node under /dev.
-    pub devname: &'a [u8],
-    /// `c` or `b`.
-    pub kind: u8,
-    /// Major number.
-    pub major: u32,
-    /// Minor number.
-    pub minor: u32,
-}
-
-/// Matches a line as `sscanf(line, "%s %s %c%u:%u")` does, requiring all five conversions
-/// and a type of `c` or `b`.
-pub fn parse_devname_line(line: &[u8]) -> Option<DevnameEntry<'_>> {
-    let mut scan = Scan { rest: line };
-    let module = scan.word()?;
-    let devname = scan.word()?;
-    scan.skip_space();
-    let kind = scan.byte()?;
-    let major = scan.unsigned()?;
-    scan.literal(b':')?;
-    let minor = scan.unsigned()?;
-    matches!(kind, b'c' | b'b').then_some(DevnameEntry {
-        module,
-        devname,
-        kind,
-        major,
-        minor,
-    })
 }
 
 /// Renders modules.devname `bytes` in `format`; also returns the lines kmod rejects (each as
@@ -531,13 +374,13 @@ pub fn parse_devname_line(line: &[u8]) -> Option<DevnameEntry<'_>> {
 pub fn render_static_nodes(bytes: &[u8], format: Format) -> (Vec<u8>, Vec<&[u8]>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
-    for record in fgets_records(bytes) {
-        if record.first() == Some(&b'#') {
-            continue;
-        }
-        let Some(e) = parse_devname_line(record) else {
-            errors.push(record);
-            continue;
+    for entry in kmodcore::devname::entries(bytes) {
+        let e = match entry {
+            Ok(e) => e,
+            Err(record) => {
+                errors.push(record);
+                continue;
+            }
         };
         match format {
             Format::Human => {
@@ -581,55 +424,6 @@ pub fn render_static_nodes(bytes: &[u8], format: Format) -> (Vec<u8>, Vec<&[u8]>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scanf_semantics() {
-        let e = parse_devname_line(b"fuse fuse c10:229\n").unwrap();
-        assert_eq!(
-            (e.module, e.devname, e.kind, e.major, e.minor),
-            (&b"fuse"[..], &b"fuse"[..], b'c', 10, 229)
-        );
-        // White space before the numbers is skipped by %u, trailing bytes are ignored.
-        let e = parse_devname_line(b"  a\tb  b 8: 0 tail").unwrap();
-        assert_eq!((e.kind, e.major, e.minor), (b'b', 8, 0));
-        assert_eq!(parse_devname_line(b"a b c-1:+2\n").unwrap().major, u32::MAX);
-        assert_eq!(
-            parse_devname_line(b"a b c99999999999999999999999:1\n")
-                .unwrap()
-                .major,
-            u32::MAX
-        );
-        assert_eq!(parse_devname_line(b"a b c4294967296:1\n").unwrap().major, 0);
-        for bad in [
-            &b"\n"[..],
-            b"",
-            b"a b\n",
-            b"a b x1:2\n",
-            b"a b c1 :2\n",
-            b"a b c:2\n",
-            b"a b c1:\n",
-            b"a b c1-2\n",
-        ] {
-            assert_eq!(
-                parse_devname_line(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
-
-    #[test]
-    fn long_lines_are_cut_like_fgets() {
-        let mut text = vec![b'x'; 5000];
-        text.push(b'\n');
-        text.extend_from_slice(b"end");
-        let records = fgets_records(&text);
-        assert_eq!(
-            records.iter().map(|r| r.len()).collect::<Vec<_>>(),
-            [4095, 906, 3]
-        );
-    }
 
     #[test]
     fn the_three_formats() {

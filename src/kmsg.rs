@@ -5,7 +5,7 @@
 use kmodcore::kernel::hint::{insert_hint, remove_hint, InsertContext};
 use kmodcore::kernel::{Errno, Kernel, KernelError};
 
-use crate::report::strerror;
+use kmodcore::fs::strerror;
 
 /// insmod's text for a failed load (kmod's `mod_strerror`): a few errnos get the meaning the
 /// kernel gives them for modules, the rest their C library text.

@@ -9,15 +9,18 @@
 //! NAME (left-aligned in 19) SIZE (right-aligned in 8), two spaces, COUNT[ HOLDER,HOLDER...]
 //! ```
 //!
-//! A value that cannot be read is printed as kmod prints it: as a negative errno.
+//! A value that cannot be read is printed as kmod prints it: as a negative errno. The reading
+//! is kmodcore's ([`kmodcore::kernel::listing`]); this module reports and prints.
 
 use std::ffi::OsString;
 
 use clap::{Arg, ArgAction, Command};
-use kmodcore::kernel::{self, Errno, Kernel, NixKernel};
+use kmodcore::kernel::listing::loaded_module_status;
+use kmodcore::kernel::{Errno, Kernel, NixKernel};
 
 use crate::logger::Logger;
-use crate::report::{strerror, Output};
+use crate::report::Output;
+use kmodcore::fs::strerror;
 
 /// The header line.
 const HEADER: &[u8] = b"Module                  Size  Used by\n";
@@ -87,7 +90,7 @@ pub fn run_as(tool: &str, name: &'static str, args: Vec<OsString>) -> i32 {
 /// lsmod's output for `kernel`, or `None` (after an error on `log`) when the list of modules
 /// cannot be read.
 pub fn render(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
-    let modules = match kernel.loaded_modules() {
+    let modules = match loaded_module_status(kernel) {
         Ok(modules) => modules,
         Err(e) => {
             let errno = e.errno();
@@ -104,10 +107,9 @@ pub fn render(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
     };
     let mut out = HEADER.to_vec();
     for module in modules {
-        let name = kernel::normalize_module_name(&module.name);
+        let name = module.name;
         let shown = String::from_utf8_lossy(&name);
-        // kmod reads the use count first, then the size.
-        let count = match kernel.refcnt(&name) {
+        let count = match module.refcnt {
             Ok(count) => count,
             Err(errno) => {
                 if errno == Errno::EINVAL {
@@ -119,7 +121,7 @@ pub fn render(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
                 -(errno as i64)
             }
         };
-        let size = match kernel.coresize(&name) {
+        let size = match module.coresize {
             Ok(size) => size,
             // A coresize that does not parse: kmod reports it and shows 0.
             Err(Errno::EINVAL) => {
@@ -133,13 +135,13 @@ pub fn render(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
         out.extend_from_slice(&name);
         out.extend(std::iter::repeat(b' ').take(19usize.saturating_sub(name.len())));
         out.extend_from_slice(format!(" {size:>8}  {count}").as_bytes());
-        match kernel.holders(&name) {
+        match module.holders {
             Ok(holders) => {
                 let mut separator = b' ';
                 for holder in holders {
                     out.push(separator);
                     separator = b',';
-                    out.extend_from_slice(&kernel::normalize_module_name(&holder));
+                    out.extend_from_slice(&holder);
                 }
             }
             Err(errno) => log.error(&format!(

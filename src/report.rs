@@ -17,11 +17,6 @@ pub fn warning(tool: &str, message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{tool}: WARNING: {message}");
 }
 
-/// The C library's text for an errno value, as `strerror` gives it.
-pub fn strerror(errno: i32) -> String {
-    kmodcore::error::strerror(errno)
-}
-
 /// A buffered stdout whose writes turn a closed pipe into a quiet stop: once the reader has
 /// gone, further output is dropped and [`Output::broken`] says so.
 pub struct Output {

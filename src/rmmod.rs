@@ -18,7 +18,7 @@ use kmodcore::moddir::ModuleDir;
 
 use crate::kmsg;
 use crate::logger::Logger;
-use crate::report::strerror;
+use kmodcore::fs::strerror;
 
 const TOOL: &str = "rmmod";
 

@@ -1,5 +1,9 @@
 //! rkmod's integration tests: one test binary, a temp-dir harness, and the compatibility suite
 //! that runs kmod and rkmod side by side on real Debian module trees.
+//!
+//! Each module is one file, named after the tool it tests (`depmod_*`, `modinfo_*`,
+//! `modprobe_*`, `kernel_tools` for lsmod and `kmod`); `tests/README.md` has the map, and the
+//! fast command for the edit-compile-test loop.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod util;

@@ -124,24 +124,13 @@ impl Error {
 /// otherwise.
 fn io_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
-        Some(errno) => strerror(errno),
+        Some(errno) => crate::fs::strerror(errno),
         None => e.to_string(),
     }
 }
 
 const fn libc_eio() -> i32 {
     5
-}
-
-/// The C library's text for an errno value, as `strerror(3)` gives it and kmod prints it
-/// (`Resource temporarily unavailable` for `EAGAIN`; `nix`'s own descriptions differ for
-/// several values).
-pub fn strerror(errno: i32) -> String {
-    let text = std::io::Error::from_raw_os_error(errno).to_string();
-    match text.rfind(" (os error ") {
-        Some(at) => text.get(..at).unwrap_or(&text).to_string(),
-        None => text,
-    }
 }
 
 #[cfg(test)]

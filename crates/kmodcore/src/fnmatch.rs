@@ -208,6 +208,9 @@ enum Bracket {
 /// Evaluates the bracket expression whose `[` is just before index `start` against `ch`,
 /// walking it item by item as glibc does (so a malformed tail after a matching item is
 /// treated exactly as glibc treats it).
+///
+/// Long on purpose: one loop over the items of the expression (classes, equivalence classes,
+/// collating symbols, ranges), a state machine kept whole so it can be read against glibc's.
 fn bracket(pattern: &Bytes<'_>, start: usize, ch: u8) -> Bracket {
     let mut i = start;
     let negated = matches!(pattern.at(i), b'!' | b'^');

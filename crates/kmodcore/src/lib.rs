@@ -22,11 +22,13 @@
 
 pub mod config;
 pub mod depmod;
+pub mod devname;
 pub mod error;
 pub mod fnmatch;
+pub mod fs;
 pub mod index;
 pub mod kernel;
-mod lines;
+pub mod layout;
 pub mod lookup;
 pub mod mmap;
 pub mod moddir;

@@ -13,8 +13,7 @@ use crate::index::{Index, IndexFile};
 use crate::mmap::FileBytes;
 use crate::module::info::{builtin_info, InfoEntry};
 
-/// The default root of module directories.
-pub const MODULE_DIRECTORY: &str = "/lib/modules";
+pub use crate::layout::{IndexKind, MODULE_DIRECTORY};
 
 /// How many times [`ModuleDir::open_all`] opens the indexes while a depmod is publishing a
 /// new set (1, 2, 4, 8, then 16 ms apart: about 0.1 s in all).
@@ -39,7 +38,7 @@ fn read_index_file(opened: std::io::Result<std::fs::File>, path: &Path) -> Resul
     let Ok(file) = opened else {
         return Ok((None, None));
     };
-    let (file, meta) = match crate::module::check_regular_file(file, path) {
+    let (file, meta) = match crate::fs::check_regular_file(file, path) {
         Ok(opened) => opened,
         Err(Error::Io { .. }) | Err(Error::NotRegularFile { .. }) => return Ok((None, None)),
         Err(other) => return Err(other),
@@ -51,46 +50,6 @@ fn read_index_file(opened: std::io::Result<std::fs::File>, path: &Path) -> Resul
     let index = Index::from_bytes(IndexFile::new(file, len))
         .map_err(|source| Error::index(path, source))?;
     Ok((Some(index), id))
-}
-
-/// The binary indexes depmod writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IndexKind {
-    /// `modules.dep.bin`: module name to its modules.dep line.
-    Dep,
-    /// `modules.alias.bin`: alias pattern to module name.
-    Alias,
-    /// `modules.symbols.bin`: `symbol:NAME` to the exporting module.
-    Symbols,
-    /// `modules.builtin.bin`: builtin module names.
-    Builtin,
-    /// `modules.builtin.alias.bin`: alias of a builtin module to its name.
-    BuiltinAlias,
-}
-
-impl IndexKind {
-    /// The index's file name.
-    pub fn file_name(self) -> &'static str {
-        match self {
-            IndexKind::Dep => "modules.dep.bin",
-            IndexKind::Alias => "modules.alias.bin",
-            IndexKind::Symbols => "modules.symbols.bin",
-            IndexKind::Builtin => "modules.builtin.bin",
-            IndexKind::BuiltinAlias => "modules.builtin.alias.bin",
-        }
-    }
-
-    const ALL: [IndexKind; 5] = [
-        IndexKind::Dep,
-        IndexKind::Alias,
-        IndexKind::Symbols,
-        IndexKind::Builtin,
-        IndexKind::BuiltinAlias,
-    ];
-
-    fn slot(self) -> usize {
-        self as usize
-    }
 }
 
 /// A module's entry in modules.dep: its file and its dependencies, most-dependent first.
@@ -168,7 +127,7 @@ impl ModuleDir {
                 let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
                 Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?.into())
             }
-            None => crate::module::open_nonblocking(&self.dir.join(name)),
+            None => crate::fs::open_nonblocking(&self.dir.join(name)),
         }
     }
 
@@ -284,7 +243,7 @@ impl ModuleDir {
 
     /// A journal exists and a depmod holds the directory's lock.
     fn publication_under_way(&self) -> bool {
-        if self.file_id(crate::depmod::atomic::JOURNAL).is_none() {
+        if self.file_id(crate::layout::JOURNAL).is_none() {
             return false;
         }
         let Ok(handle) = std::fs::File::open(&self.dir) else {
@@ -353,11 +312,11 @@ impl ModuleDir {
     /// The records of builtin module `name` from modules.builtin.modinfo; `None` when that file
     /// does not exist (an old kernel).
     pub fn builtin_modinfo(&self, name: &[u8]) -> Result<Option<Vec<InfoEntry>>> {
-        let path = self.dir.join("modules.builtin.modinfo");
+        let path = self.dir.join(crate::layout::BUILTIN_MODINFO);
         // Opened without blocking: a FIFO in its place must not hang the run.
         let bytes = self.builtin_modinfo.get_or_init(|| {
-            let file = self.open_file("modules.builtin.modinfo").ok()?;
-            let (file, meta) = crate::module::check_regular_file(file, &path).ok()?;
+            let file = self.open_file(crate::layout::BUILTIN_MODINFO).ok()?;
+            let (file, meta) = crate::fs::check_regular_file(file, &path).ok()?;
             FileBytes::from_file(&file, meta.len()).ok()
         });
         match bytes {
@@ -417,7 +376,7 @@ mod tests {
     fn open_all_waits_out_a_publication_only() {
         let tmp = tempfile::tempdir().unwrap();
         write_index(tmp.path(), IndexKind::Dep, b"m", b"kernel/m.ko:");
-        std::fs::write(tmp.path().join(crate::depmod::atomic::JOURNAL), "x").unwrap();
+        std::fs::write(tmp.path().join(crate::layout::JOURNAL), "x").unwrap();
         let started = std::time::Instant::now();
         ModuleDir::new(tmp.path()).open_all();
         let stale = started.elapsed();

@@ -42,7 +42,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use crate::lines::LogicalLines;
+use crate::fs::lines::LogicalLines;
 
 use super::warning::{ConfigWarning, WarningKind};
 use super::Config;

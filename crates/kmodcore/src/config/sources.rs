@@ -37,7 +37,7 @@ pub const DEFAULT_CONFIG_DIRS: [&str; 5] = [
 
 /// The files in the module directory that libkmod reads as configuration, in the order it
 /// adds them.
-pub const MODULE_DIR_CONFIG_FILES: [&str; 2] = ["modules.softdep", "modules.weakdep"];
+pub const MODULE_DIR_CONFIG_FILES: [&str; 2] = [crate::layout::SOFTDEP, crate::layout::WEAKDEP];
 
 /// The largest configuration file read; bytes past this are ignored. kmod has no limit; this
 /// one only keeps a hostile path (such as `/dev/zero` given with `-C`) from exhausting memory.
@@ -228,9 +228,9 @@ fn open_dir(path: &Path) -> rustix::io::Result<rustix::fs::Dir> {
 /// as it hangs kmod); a read error keeps what was read before it, as kmod's reader stops at an
 /// error.
 fn read_capped(path: &Path) -> Option<Vec<u8>> {
-    let (file, len) = crate::module::open_regular_file(path).ok()?;
+    let (file, len) = crate::fs::open_regular_file(path).ok()?;
     // What was read before an error is kept.
-    let (contents, _error) = crate::mmap::read_told(&file, len, MAX_CONFIG_FILE_SIZE);
+    let (contents, _error) = crate::fs::read_told(&file, len, MAX_CONFIG_FILE_SIZE);
     Some(contents)
 }
 

@@ -44,8 +44,7 @@ use super::outputs::OutputFile;
 
 /// Every file rkmod's depmod creates besides its outputs starts with this.
 pub const TEMP_PREFIX: &str = ".rkmod-depmod.";
-/// The journal's name.
-pub const JOURNAL: &str = ".rkmod-depmod.journal";
+pub use crate::layout::JOURNAL;
 /// The journal's first line.
 const JOURNAL_HEADER: &str = "rkmod-depmod-journal 1";
 /// The journal's last line.

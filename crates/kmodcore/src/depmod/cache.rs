@@ -201,7 +201,7 @@ impl std::fmt::Display for CacheProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CacheProblem::Unreadable { error } => {
-                write!(f, "unreadable: {}", crate::error::strerror(*error))
+                write!(f, "unreadable: {}", crate::fs::strerror(*error))
             }
             CacheProblem::Corrupt { reason } => write!(f, "corrupt: {reason}"),
             CacheProblem::Foreign => f.write_str("written by another build"),
@@ -527,7 +527,7 @@ pub enum CacheOutcome {
 /// The cache file's bytes, mapped (or why not). A mapping is safe against a concurrent run:
 /// writers replace the file by renaming a new one over it, never rewrite it in place.
 pub fn read(path: &Path) -> Result<Option<crate::mmap::FileBytes>, CacheProblem> {
-    let file = match crate::module::open_nonblocking(path) {
+    let file = match crate::fs::open_nonblocking(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
@@ -537,7 +537,7 @@ pub fn read(path: &Path) -> Result<Option<crate::mmap::FileBytes>, CacheProblem>
         }
     };
     let unreadable = |e: crate::error::Error| CacheProblem::Unreadable { error: e.errno() };
-    let (file, meta) = crate::module::check_regular_file(file, path).map_err(unreadable)?;
+    let (file, meta) = crate::fs::check_regular_file(file, path).map_err(unreadable)?;
     if meta.len() > MAX_CACHE_SIZE {
         return Err(CacheProblem::Corrupt {
             reason: "larger than any cache",

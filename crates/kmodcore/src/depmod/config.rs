@@ -43,7 +43,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::{ere, Diagnostic};
-use crate::lines::LogicalLines;
+use crate::fs::lines::LogicalLines;
 
 /// The configuration directories read when `-C` is not given, highest precedence first.
 pub const DEFAULT_CONFIG_DIRS: [&str; 5] = [
@@ -92,7 +92,7 @@ pub struct Candidate<'a> {
 /// (a FIFO must not hang depmod, as it hangs kmod's). The error is an errno.
 fn read_regular(path: &Path) -> Result<Vec<u8>, i32> {
     use std::io::Read;
-    let (mut file, len) = crate::module::open_regular_file(path).map_err(|e| e.errno())?;
+    let (mut file, len) = crate::fs::open_regular_file(path).map_err(|e| e.errno())?;
     let mut contents = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.read_to_end(&mut contents)
         .map_err(|e| e.raw_os_error().unwrap_or(5))?;

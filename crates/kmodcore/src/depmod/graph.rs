@@ -92,6 +92,10 @@ struct Entry {
 /// Resolves symbols and orders dependencies (see the module documentation). `modules` must be
 /// in depmod's order. Diagnostics (load failures, then per-module symbol messages, then
 /// cycles) are appended in kmod's order.
+///
+/// Long on purpose: its steps (symbol table, per-module resolution, kmod's numbering) share
+/// the tables they build, and splitting them would pass those tables around without making
+/// any step clearer; the comments mark each step.
 pub fn link(
     modules: &[Module],
     kernel: Option<&KernelSymbols>,
@@ -247,6 +251,9 @@ pub fn link(
 }
 
 /// kmod's cycle report (see the module documentation).
+///
+/// Long on purpose: it is one walk with its own stack, reproducing kmod's search and its
+/// output order, and reads best as one loop.
 fn report_cycles(
     modules: &[Module],
     deps: &[Vec<u32>],

@@ -14,8 +14,8 @@
 //! 6. [`atomic`]: publish them as a set, or not at all.
 //!
 //! [`generate`] runs steps 1 to 5. Nothing here prints: what kmod would log comes back as
-//! [`Diagnostic`]s, in kmod's order, and what makes kmod stop as a [`Fatal`]; the `depmod`
-//! tool words them as kmod does.
+//! [`Diagnostic`]s, in kmod's order, and what makes kmod stop as a [`Fatal`]; [`messages`]
+//! words them as kmod does, and the `depmod` tool prints them.
 //!
 //! Memory stays proportional to what the indexes need: a module's image is dropped as soon as
 //! its symbols and aliases are copied out (one per worker thread at a time).
@@ -25,6 +25,7 @@ pub mod cache;
 pub mod config;
 pub mod ere;
 pub mod graph;
+pub mod messages;
 pub mod order;
 pub mod outputs;
 pub mod scan;

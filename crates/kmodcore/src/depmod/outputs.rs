@@ -26,24 +26,13 @@
 use rayon::prelude::*;
 
 use super::graph::{closure, Linked, Module};
-use super::scan::{fgets_pieces, read_input, LINE_BUFFER};
+use super::scan::{read_input, LINE_BUFFER};
 use super::{Diagnostic, Fatal};
+use crate::fs::fgets_pieces;
 use crate::index::{IndexBuilder, IndexError};
 
 /// The file names, in the order kmod writes them.
-pub const FILE_NAMES: [&str; 11] = [
-    "modules.dep",
-    "modules.dep.bin",
-    "modules.alias",
-    "modules.alias.bin",
-    "modules.softdep",
-    "modules.weakdep",
-    "modules.symbols",
-    "modules.symbols.bin",
-    "modules.builtin.bin",
-    "modules.builtin.alias.bin",
-    "modules.devname",
-];
+pub use crate::layout::OUTPUT_FILES as FILE_NAMES;
 
 /// kmod's alias and module name buffer (`PATH_MAX`).
 const NAME_BUFFER: usize = 4096;
@@ -202,6 +191,10 @@ fn priority(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX)
 }
 
+/// Renders the output file of `kind`, with the diagnostics kmod prints while writing it.
+///
+/// One arm per output file, each short: the function is a table of the eleven files and reads
+/// best whole, beside the order kmod writes them in.
 fn render_one(inputs: &Inputs<'_>, lines: &[Vec<u8>], kind: Kind) -> Rendered {
     let modules = inputs.modules;
     let mut out = Vec::new();
@@ -323,7 +316,7 @@ fn render_one(inputs: &Inputs<'_>, lines: &[Vec<u8>], kind: Kind) -> Rendered {
             out = finish(&index)?;
         }
         Kind::BuiltinBin => {
-            if let Some(builtin) = read_input(inputs.dirname, "modules.builtin", &mut diags) {
+            if let Some(builtin) = read_input(inputs.dirname, crate::layout::BUILTIN, &mut diags) {
                 let mut index = IndexBuilder::new();
                 for piece in fgets_pieces(&builtin, LINE_BUFFER) {
                     let line = c_string(piece);
@@ -342,7 +335,8 @@ fn render_one(inputs: &Inputs<'_>, lines: &[Vec<u8>], kind: Kind) -> Rendered {
             }
         }
         Kind::BuiltinAliasBin => {
-            if let Some(modinfo) = read_input(inputs.dirname, "modules.builtin.modinfo", &mut diags)
+            if let Some(modinfo) =
+                read_input(inputs.dirname, crate::layout::BUILTIN_MODINFO, &mut diags)
             {
                 let mut index = IndexBuilder::new();
                 for (alias, module) in builtin_aliases(&modinfo, &mut diags) {

@@ -36,6 +36,7 @@ use std::path::Path;
 
 use super::config::{Candidate, DepmodConfig};
 use super::{order, Diagnostic, Fatal};
+use crate::fs::fgets_pieces;
 
 /// The deepest directory nesting the walk descends into.
 pub const MAX_SCAN_DEPTH: usize = 64;
@@ -363,7 +364,7 @@ pub fn read_input(
     path.extend_from_slice(name.as_bytes());
     // Opened without blocking and only as a regular file: a FIFO must not hang depmod, nor a
     // link to /dev/zero fill its memory.
-    let read = crate::module::open_regular_file(os(&path))
+    let read = crate::fs::open_regular_file(os(&path))
         .map_err(|e| e.errno())
         .and_then(|(mut file, len)| {
             use std::io::Read;
@@ -384,16 +385,6 @@ pub fn read_input(
     }
 }
 
-/// Splits `bytes` the way repeated `fgets` calls with a buffer of `buffer` bytes return it:
-/// pieces of at most `buffer - 1` bytes, each ending at (and including) a newline when one
-/// comes first.
-pub fn fgets_pieces(bytes: &[u8], buffer: usize) -> impl Iterator<Item = &[u8]> {
-    let max = buffer.saturating_sub(1).max(1);
-    bytes
-        .split_inclusive(|&b| b == b'\n')
-        .flat_map(move |line| line.chunks(max))
-}
-
 /// Puts `modules` into kmod's order (see the module documentation), reading
 /// `dirname/modules.order`.
 pub fn order_modules(
@@ -402,7 +393,7 @@ pub fn order_modules(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<FoundModule> {
     order::sort_in_hash_order(&mut modules, order::MODULE_BUCKETS, |m| &m.name);
-    let Some(contents) = read_input(dirname, "modules.order", diagnostics) else {
+    let Some(contents) = read_input(dirname, crate::layout::ORDER, diagnostics) else {
         return modules;
     };
     let by_key: HashMap<&[u8], usize> = modules
@@ -568,11 +559,5 @@ mod tests {
         assert!(!has_module_extension(b".ko"));
         assert!(!has_module_extension(b"a.ko.bz2"));
         assert!(!has_module_extension(b"a.o"));
-    }
-
-    #[test]
-    fn fgets_splits_long_lines() {
-        let pieces: Vec<&[u8]> = fgets_pieces(b"ab\ncdefg\nh", 4).collect();
-        assert_eq!(pieces, vec![&b"ab\n"[..], b"cde", b"fg\n", b"h"]);
     }
 }

@@ -194,16 +194,16 @@ pub fn read_module(path: &Path) -> ModuleSymbols {
 /// file's size (one per thread, kept between reads), so every offset means what it means in
 /// the file (see `read_sparse`).
 pub fn read_module_with_stat(path: &Path) -> (ModuleSymbols, Option<std::fs::Metadata>) {
-    let opened = crate::module::open_nonblocking(path)
+    let opened = crate::fs::open_nonblocking(path)
         .map_err(|e| Error::io(path, e))
-        .and_then(|file| crate::module::check_regular_file(file, path));
+        .and_then(|file| crate::fs::check_regular_file(file, path));
     let (file, meta) = match opened {
         Ok(opened) => opened,
         Err(e) => return (failed_from(&e), None),
     };
     let len = meta.len();
     let mut head = [0u8; compression::MAGIC_LEN];
-    let symbols = match crate::mmap::read_full_at(&file, &mut head, 0) {
+    let symbols = match crate::fs::read_full_at(&file, &mut head, 0) {
         Err(e) => failed_from(&Error::io(path, e)),
         Ok(got) => match Compression::detect(head.get(..got).unwrap_or_default()) {
             Compression::None => match read_sparse(&file, len) {
@@ -396,7 +396,7 @@ fn load(
         let piece = buf.get_mut(start..end)?;
         // Recorded first: a failed or short read may still have written part of it.
         loaded.push((start, end - start));
-        let got = crate::mmap::read_full_at(file, piece, u64::try_from(start).ok()?).ok()?;
+        let got = crate::fs::read_full_at(file, piece, u64::try_from(start).ok()?).ok()?;
         if got != piece.len() {
             return None;
         }

@@ -46,7 +46,7 @@ impl Index<IndexFile> {
     pub fn open(path: &Path) -> Result<Index<IndexFile>> {
         // Opened without blocking and checked to be a regular file: a FIFO in its place must
         // not hang the reader.
-        let (file, len) = crate::module::open_regular_file(path)?;
+        let (file, len) = crate::fs::open_regular_file(path)?;
         Index::from_bytes(IndexFile::new(file, len)).map_err(|source| Error::index(path, source))
     }
 }

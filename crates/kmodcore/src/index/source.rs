@@ -110,7 +110,7 @@ impl IndexFile {
     fn read(&self, start: usize, len: usize) -> Result<Box<[u8]>, IndexError> {
         let mut buf = vec![0u8; len].into_boxed_slice();
         let offset = u64::try_from(start).unwrap_or(u64::MAX);
-        match crate::mmap::read_full_at(&self.file, &mut buf, offset) {
+        match crate::fs::read_full_at(&self.file, &mut buf, offset) {
             Ok(got) if got == len => Ok(buf),
             Ok(got) => Err(IndexError::Truncated {
                 offset: start.saturating_add(got),

@@ -30,6 +30,7 @@
 
 pub mod fake;
 pub mod hint;
+pub mod listing;
 pub mod real;
 pub mod strip;
 pub mod sysfs;
@@ -40,8 +41,9 @@ use std::path::{Path, PathBuf};
 
 pub use nix::errno::Errno;
 
+use crate::fs::open_regular_file;
 use crate::module::compression::{self, Compression};
-use crate::module::{open_regular_file, ModuleFile};
+use crate::module::ModuleFile;
 pub use fake::{Call, FakeKernel, FakeModule};
 pub use real::NixKernel;
 
@@ -308,8 +310,7 @@ impl KernelError {
 /// Reads the first bytes of an open file, to detect its compression.
 fn file_head(file: &File, path: &Path) -> crate::Result<Vec<u8>> {
     let mut head = vec![0u8; compression::MAGIC_LEN];
-    let got =
-        crate::mmap::read_full_at(file, &mut head, 0).map_err(|e| crate::Error::io(path, e))?;
+    let got = crate::fs::read_full_at(file, &mut head, 0).map_err(|e| crate::Error::io(path, e))?;
     head.truncate(got);
     Ok(head)
 }

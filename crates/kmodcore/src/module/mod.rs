@@ -20,11 +20,11 @@ pub mod signature;
 pub mod symbols;
 pub mod verify;
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::fs::open_regular_file;
 use crate::mmap::FileBytes;
 pub use compression::Compression;
 
@@ -52,42 +52,12 @@ pub struct ModuleFile {
     file: File,
 }
 
-/// Opens `path` for reading without blocking (a FIFO must not hang the open) and checks that
-/// it is a regular file. Returns the file and its size.
-pub fn open_regular_file(path: &Path) -> Result<(File, u64)> {
-    let file = open_nonblocking(path).map_err(|e| Error::io(path, e))?;
-    let (file, meta) = check_regular_file(file, path)?;
-    Ok((file, meta.len()))
-}
-
-/// Opens `path` for reading without blocking: a FIFO in a file's place must not hang the open.
-pub fn open_nonblocking(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(path)
-}
-
-/// Checks that `file` (opened from `path`, which names it in errors) is a regular file, and
-/// returns it with its `fstat`.
-pub fn check_regular_file(file: File, path: &Path) -> Result<(File, std::fs::Metadata)> {
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    let ft = meta.file_type();
-    if !ft.is_file() || ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
-        return Err(Error::NotRegularFile {
-            path: path.to_path_buf(),
-            directory: ft.is_dir(),
-        });
-    }
-    Ok((file, meta))
-}
-
 impl ModuleFile {
     /// Opens a module file and decompresses it if needed.
     pub fn open(path: &Path) -> Result<ModuleFile> {
         let (file, len) = open_regular_file(path)?;
         let mut head = [0u8; compression::MAGIC_LEN];
-        let got = crate::mmap::read_full_at(&file, &mut head, 0).map_err(|e| Error::io(path, e))?;
+        let got = crate::fs::read_full_at(&file, &mut head, 0).map_err(|e| Error::io(path, e))?;
         let compression = Compression::detect(head.get(..got).unwrap_or_default());
         let contents = match compression {
             Compression::None => {

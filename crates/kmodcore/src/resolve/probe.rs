@@ -167,7 +167,7 @@ pub enum ProbeError {
     #[error("stopped")]
     Stopped,
     /// A step failed with this errno (kmod's return value); the messages were reported.
-    #[error("{}", crate::error::strerror(*.0 as i32))]
+    #[error("{}", crate::fs::strerror(*.0 as i32))]
     Errno(Errno),
 }
 
@@ -358,7 +358,7 @@ fn load(
                 format!(
                     "Failed to insert module '{}': {}",
                     path.display(),
-                    crate::error::strerror(errno as i32)
+                    crate::fs::strerror(errno as i32)
                 ),
             )?;
             say(
@@ -447,6 +447,11 @@ pub fn remove(
 /// How deep removal may recurse through softdeps and holders.
 pub const MAX_REMOVE_DEPTH: usize = super::MAX_PROBE_DEPTH;
 
+/// Removes module `m` and what goes with it, `depth` levels into softdeps and holders.
+///
+/// Long on purpose: it is kmod's removal sequence, five numbered steps (post-softdeps,
+/// holders, the module, unused dependencies, pre-softdeps) whose order and error rules are
+/// easiest to check against kmod side by side in one place.
 #[allow(clippy::too_many_arguments)]
 fn remove_one(
     resolver: &mut Resolver<'_>,
@@ -661,7 +666,7 @@ fn delete(
         Level::Error,
         format!(
             "could not remove '{shown_name}': {}",
-            crate::error::strerror(err as i32)
+            crate::fs::strerror(err as i32)
         ),
     )?;
     Err(ProbeError::Errno(err))
