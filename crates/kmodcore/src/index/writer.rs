@@ -20,7 +20,7 @@ use super::{
 /// Builds an index in memory and writes it in kmod's format.
 ///
 /// The builder appends every key and value to one byte arena and records each insertion as
-/// a small fixed-size [`Entry`]; keys are sorted only once, when the file is laid out. A hash
+/// a small fixed-size entry; keys are sorted only once, when the file is laid out. A hash
 /// of (key, value) finds duplicates as they are inserted, without a map of owned keys.
 ///
 /// ```
