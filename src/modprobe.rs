@@ -31,6 +31,8 @@ use kmodcore::resolve::{ModId, ResolveError, Resolver};
 
 use crate::report;
 
+mod parallel;
+
 const TOOL: &str = "modprobe";
 
 /// The environment variable that carries options into nested modprobe runs.
@@ -62,6 +64,7 @@ pub const DIFFERENCES: &[&str] = &[
     "`modprobe -r -w MSEC` of a module still in use when the time runs out prints \"could not remove 'm': Resource temporarily unavailable\" and exits 1. kmod (30 to 34) exits 0 silently with the module still loaded when its last sleep ends exactly on the deadline, and spins forever when the sleep overshoots it (its backoff halves a zero interval until the clock goes back).",
     "`modprobe -r --remove-holders m`, when removing a holder already took m out as an unused dependency, exits 0; kmod then tries to remove m again and fails with \"could not remove 'm': No such file or directory\", exit 1, although the module is gone.",
     "A failed load is explained in parentheses after kmod's message: for example, that the module was built for another kernel, that module loading is disabled, or that its signature was rejected.",
+    "--parallel[=N] (rkmod only) loads independent modules at the same time; see PARALLEL LOADING. Without it, modprobe behaves as kmod's.",
     "--version prints \"kmod version 34 (rkmod VERSION)\".",
 ];
 
@@ -133,6 +136,16 @@ pub fn command() -> Command {
         .arg(flag("verbose", Some('v'), "verbose", "Print more messages"))
         .arg(flag("version", Some('V'), "version", "Show the version"))
         .arg(
+            Arg::new("parallel")
+                .long("parallel")
+                .value_name("N")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("0")
+                .value_parser(clap::value_parser!(u16))
+                .help("Load independent modules at the same time, with N threads (default: the number of CPUs); not with -r"),
+        )
+        .arg(
             Arg::new("args")
                 .value_name("MODULE")
                 .value_parser(clap::value_parser!(OsString))
@@ -193,6 +206,8 @@ pub struct Options {
     pub nested_options: OsString,
     /// Deprecation warnings, in command-line order.
     pub deprecated: Vec<&'static str>,
+    /// `--parallel[=N]`: load with this many threads (0: the number of CPUs); off when `None`.
+    pub parallel: Option<u16>,
 }
 
 const DEFAULT_VERBOSE: i32 = 4;
@@ -561,6 +576,7 @@ fn parse(argv: Vec<OsString>, env: Option<OsString>) -> Parsed {
     if o.verbose > DEFAULT_VERBOSE {
         o.show = true;
     }
+    o.parallel = matches.get_one::<u16>("parallel").copied();
     o.args = matches
         .get_many::<OsString>("args")
         .map(|v| v.cloned().collect())
@@ -800,6 +816,9 @@ impl Session<'_> {
             Mode::Insert => {
                 let mut resolver = Resolver::new(self.dir, config);
                 let args = self.options.args.clone();
+                if let Some(threads) = self.parallel_threads() {
+                    return self.insert_parallel(&mut resolver, &args, threads);
+                }
                 if self.options.all {
                     let mut ok = true;
                     for arg in &args {
@@ -966,6 +985,11 @@ impl Session<'_> {
                 &mut reporter,
             )
         };
+        self.insert_outcome(&name, result)
+    }
+
+    /// Reports how inserting module `name` ended, as kmod words it.
+    fn insert_outcome(&mut self, name: &str, result: Result<Inserted, ProbeError>) -> Step<bool> {
         match result {
             Ok(Inserted::Done | Inserted::AlreadyLoaded | Inserted::Blacklisted) => Ok(true),
             Err(ProbeError::Stopped) => Err(Stop),
