@@ -318,6 +318,7 @@ fn prose(name: &str) -> Prose {
         "modprobe" => Prose {
             description: MODPROBE_DESCRIPTION,
             sections: vec![
+                ("PARALLEL LOADING", MODPROBE_PARALLEL.into()),
                 ("ENVIRONMENT", MODPROBE_ENVIRONMENT.into()),
                 ("FILES", MODPROBE_FILES.into()),
             ],
@@ -737,6 +738,16 @@ how deeply install and remove commands have nested; set by
 .B modprobe
 for the commands it runs.
 "#;
+
+/// The PARALLEL LOADING section of modprobe(8).
+const MODPROBE_PARALLEL: &str = "\\fB\\-\\-parallel\\fR[\\fB=\\fR\\fIN\\fR] (rkmod only; off by default) first resolves every requested module exactly as the sequential run does (modules.dep, softdeps, options, install commands, the blacklist with \\fB\\-b\\fR), then merges the plans into one graph and loads it with \\fIN\\fR threads (the number of CPUs without a value). A module waits only for its modules.dep dependencies and its pre\\-softdeps; a post\\-softdep waits for its module. A module needed by several requests is loaded once.
+.PP
+Install commands run one at a time, never two shells at once; loads go on beside them. Already loaded (\\fBEEXIST\\fR, including a module another loader is loading) counts as success, as in the sequential run.
+.PP
+A failed dependency fails its dependents (they are not tried) and the requests that need them, with the same messages and exit status as the sequential run; a failed softdep is ignored; independent modules still load. Differences: messages and \\fB\\-v\\fR lines come in the order the work happens (the outcome messages, such as \\(lqcould not insert\\(rq, in argument order); a module that failed is not tried again for a later argument; modules of a failing request that do not depend on the failure are still loaded.
+.PP
+With \\fB\\-\\-dry\\-run\\fR, \\fB\\-\\-show\\-depends\\fR and \\fB\\-R\\fR, and with \\fB\\-r\\fR, \\fB\\-\\-parallel\\fR is ignored: the plan is printed, or the modules removed, in kmod's order.
+";
 
 const MODPROBE_FILES: &str = r#".TP
 .IR /etc/modprobe.d/*.conf ", " /run/modprobe.d/*.conf ", " /usr/local/lib/modprobe.d/*.conf ", " /usr/lib/modprobe.d/*.conf ", " /lib/modprobe.d/*.conf

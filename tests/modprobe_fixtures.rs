@@ -250,3 +250,50 @@ fn module_state_comes_from_the_sysroot() {
         "modprobe: ERROR: could not insert 'a': Module already in kernel\n"
     );
 }
+
+/// `--parallel` on a tree whose modules have install commands (so nothing reaches the
+/// kernel): the dependency's command runs first and once, the outcome messages and the exit
+/// code are the sequential run's, and a dry run prints the same plan as without the option.
+#[test]
+fn parallel_loading_keeps_the_order_messages_and_exit_code() {
+    let fixture = Fixture::new("");
+    let log = fixture.root().join("log");
+    let conf = fixture.conf().display().to_string();
+    let write = |b_command: &str| {
+        std::fs::write(
+            fixture.conf().join("test.conf"),
+            format!(
+                "install a echo a >>{log}\ninstall b {b_command}\n",
+                log = log.display()
+            ),
+        )
+        .unwrap();
+    };
+    write(&format!("echo b >>{}", log.display()));
+    let run = fixture.modprobe(&["-C", &conf, "-a", "--parallel=4", "a", "b"]);
+    assert_eq!(run.code, 0, "{}", run.stderr_str());
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "b\na\n");
+
+    let dry = fixture.modprobe(&["-C", &conf, "-n", "-a", "--parallel", "a", "b"]);
+    let plain = fixture.modprobe(&["-C", &conf, "-n", "-a", "a", "b"]);
+    assert_eq!(dry.stdout, plain.stdout);
+    assert_eq!(dry.code, plain.code);
+
+    write("false");
+    let outcomes = |run: &Run| -> Vec<String> {
+        run.stderr_str()
+            .lines()
+            .filter(|l| l.contains("could not insert"))
+            .map(str::to_string)
+            .collect()
+    };
+    let par = fixture.modprobe(&["-C", &conf, "-a", "--parallel=2", "a", "b"]);
+    let seq = fixture.modprobe(&["-C", &conf, "-a", "a", "b"]);
+    assert_eq!(par.code, 1);
+    assert_eq!(par.code, seq.code);
+    assert_eq!(outcomes(&par), outcomes(&seq), "{}", par.stderr_str());
+    assert_eq!(outcomes(&par).len(), 2, "{}", par.stderr_str());
+
+    let bad = fixture.modprobe(&["-C", &conf, "-a", "--parallel=x", "a"]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr_str());
+}

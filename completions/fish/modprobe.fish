@@ -2,6 +2,7 @@ complete -c modprobe -s w -l wait -d 'With -r, keep trying for up to MSEC while 
 complete -c modprobe -s C -l config -d 'Read FILE (a file or directory) instead of the default configuration' -r
 complete -c modprobe -s d -l dirname -d 'Use DIR as the file system root for /lib/modules' -r
 complete -c modprobe -s S -l set-version -d 'Use VERSION instead of $(uname -r)' -r
+complete -c modprobe -l parallel -d 'Load independent modules at the same time, with N threads (default: the number of CPUs); not with -r' -r
 complete -c modprobe -s a -l all -d 'Consider every argument a module to insert or remove (-r)'
 complete -c modprobe -s r -l remove -d 'Remove modules instead of inserting'
 complete -c modprobe -l remove-holders -d 'Also remove the modules holding the module (implies -r)'

@@ -55,6 +55,7 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s w -l wait -d 'W
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s C -l config -d 'Read FILE (a file or directory) instead of the default configuration' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s d -l dirname -d 'Use DIR as the file system root for /lib/modules' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s S -l set-version -d 'Use VERSION instead of $(uname -r)' -r
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -l parallel -d 'Load independent modules at the same time, with N threads (default: the number of CPUs); not with -r' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s a -l all -d 'Consider every argument a module to insert or remove (-r)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s r -l remove -d 'Remove modules instead of inserting'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -l remove-holders -d 'Also remove the modules holding the module (implies -r)'

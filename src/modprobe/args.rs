@@ -81,6 +81,16 @@ pub fn command() -> Command {
         .arg(flag("verbose", Some('v'), "verbose", "Print more messages"))
         .arg(flag("version", Some('V'), "version", "Show the version"))
         .arg(
+            Arg::new("parallel")
+                .long("parallel")
+                .value_name("N")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("0")
+                .value_parser(clap::value_parser!(u16))
+                .help("Load independent modules at the same time, with N threads (default: the number of CPUs); not with -r"),
+        )
+        .arg(
             Arg::new("args")
                 .value_name("MODULE")
                 .value_parser(clap::value_parser!(OsString))
@@ -141,6 +151,8 @@ pub struct Options {
     pub nested_options: OsString,
     /// Deprecation warnings, in command-line order.
     pub deprecated: Vec<&'static str>,
+    /// `--parallel[=N]`: load with this many threads (0: the number of CPUs); off when `None`.
+    pub parallel: Option<u16>,
 }
 
 const DEFAULT_VERBOSE: i32 = 4;
@@ -578,6 +590,7 @@ fn finish(o: &mut Options, r: Replay, matches: &clap::ArgMatches, env: Option<Os
     if o.verbose > DEFAULT_VERBOSE {
         o.show = true;
     }
+    o.parallel = matches.get_one::<u16>("parallel").copied();
     o.args = matches
         .get_many::<OsString>("args")
         .map(|v| v.cloned().collect())

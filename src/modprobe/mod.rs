@@ -18,6 +18,7 @@
 
 mod args;
 mod output;
+mod parallel;
 mod session;
 
 use std::ffi::OsString;
@@ -63,6 +64,7 @@ pub const DIFFERENCES: &[&str] = &[
     "`modprobe -r -w MSEC` of a module still in use when the time runs out prints \"could not remove 'm': Resource temporarily unavailable\" and exits 1. kmod (30 to 34) exits 0 silently with the module still loaded when its last sleep ends exactly on the deadline, and spins forever when the sleep overshoots it (its backoff halves a zero interval until the clock goes back).",
     "`modprobe -r --remove-holders m`, when removing a holder already took m out as an unused dependency, exits 0; kmod then tries to remove m again and fails with \"could not remove 'm': No such file or directory\", exit 1, although the module is gone.",
     "A failed load is explained in parentheses after kmod's message: for example, that the module was built for another kernel, that module loading is disabled, or that its signature was rejected.",
+    "--parallel[=N] (rkmod only) loads independent modules at the same time; see PARALLEL LOADING. Without it, modprobe behaves as kmod's.",
     "--version prints \"kmod version 34 (rkmod VERSION)\".",
 ];
 

@@ -77,7 +77,7 @@ pub(super) struct Session<'a> {
 type Step<T> = Result<T, Stop>;
 
 /// The run must end now, unsuccessfully.
-struct Stop;
+pub(super) struct Stop;
 
 impl Session<'_> {
     /// Prints one of modprobe's own `LOG()` messages: FATAL (ending the run) by default, a
@@ -119,6 +119,9 @@ impl Session<'_> {
             Mode::Insert => {
                 let mut resolver = Resolver::new(self.dir, config);
                 let args = self.options.args.clone();
+                if let Some(threads) = self.parallel_threads() {
+                    return self.insert_parallel(&mut resolver, &args, threads);
+                }
                 if self.options.all {
                     let mut ok = true;
                     for arg in &args {
@@ -179,7 +182,7 @@ impl Session<'_> {
 
     /// Resolves an argument as kmod's `module_new_from_any` does, printing its message when
     /// nothing is found. `Ok(None)`: not found (reported).
-    fn resolve_any(
+    pub(super) fn resolve_any(
         &mut self,
         resolver: &mut Resolver<'_>,
         arg: &OsStr,
@@ -285,6 +288,15 @@ impl Session<'_> {
                 &mut reporter,
             )
         };
+        self.insert_outcome(&name, result)
+    }
+
+    /// Reports how inserting module `name` ended, as kmod words it.
+    pub(super) fn insert_outcome(
+        &mut self,
+        name: &str,
+        result: Result<Inserted, ProbeError>,
+    ) -> Step<bool> {
         match result {
             Ok(Inserted::Done | Inserted::AlreadyLoaded | Inserted::Blacklisted) => Ok(true),
             Err(ProbeError::Stopped) => Err(Stop),
@@ -417,8 +429,8 @@ fn symbol_list(path: &Path, exports: bool) -> Result<Vec<(u64, Vec<u8>)>, nix::e
 }
 
 /// Routes the resolver's reports to the session's output and log.
-struct SessionReporter<'s, 'a> {
-    session: &'s mut Session<'a>,
+pub(super) struct SessionReporter<'s, 'a> {
+    pub(super) session: &'s mut Session<'a>,
 }
 
 impl Reporter for SessionReporter<'_, '_> {
@@ -468,13 +480,13 @@ impl Reporter for SessionReporter<'_, '_> {
 
 /// Runs install and remove commands through `/bin/sh`, passing on `MODPROBE_OPTIONS` and
 /// counting the nesting depth.
-struct NestedRunner {
+pub(super) struct NestedRunner {
     shell: ShellRunner,
     depth: u32,
 }
 
 impl NestedRunner {
-    fn new(options: &Options) -> NestedRunner {
+    pub(super) fn new(options: &Options) -> NestedRunner {
         let depth = std::env::var(DEPTH_ENV)
             .ok()
             .and_then(|d| d.parse::<u32>().ok())

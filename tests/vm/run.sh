@@ -124,6 +124,20 @@ build_initramfs() {
 	done
 	cp "$tree"/modules.order "$tree"/modules.builtin "$tree"/modules.builtin.modinfo "$mods/"
 	if [ "$k" = 6.1 ]; then
+		# The storage and network driver set of the modprobe_parallel_set scenario, with
+		# every module they depend on (modules.dep of the tree).
+		(cd "$tree" && find kernel/drivers/ata kernel/drivers/scsi kernel/drivers/nvme \
+			kernel/drivers/block kernel/drivers/net/ethernet -name '*.ko*' | sort) >"$OUT/set.rel"
+		sed 's#.*/##; s#\.ko.*##; s#-#_#g' "$OUT/set.rel" >"$stage/testmods/set.list"
+		{
+			cat "$OUT/set.rel"
+			while read -r rel; do
+				grep "^$rel:" "$CACHE/${INDEXED[$k]}/lib/modules/$kver/modules.dep" | cut -d: -f2 | tr ' ' '\n'
+			done <"$OUT/set.rel"
+		} | grep . | sort -u | while read -r rel; do
+			mkdir -p "$mods/$(dirname "$rel")"
+			cp "$tree/$rel" "$mods/$rel"
+		done
 		mkdir -p "$mods/extra"
 		cp "$OUT"/modules/*.ko "$mods/extra/"
 		# Made by the test: compressed copies for the userspace decompression path.
@@ -153,7 +167,7 @@ for k in "${kernels[@]}"; do
 	log=$OUT/$k.log
 	say "booting ${KVER[$k]} ($(elapsed))"
 	boot_start=$(date +%s)
-	timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 1024 -nographic -no-reboot \
+	timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp "${VM_SMP:-2}" -m 1024 -nographic -no-reboot \
 		-kernel "$vmlinuz" -initrd "$OUT/initrd-$k.cpio" -append "$APPEND" </dev/null >"$log" 2>&1 || true
 	tr -d '\r' <"$log" >"$log.txt"
 	say "${KVER[$k]}: boot and scenarios took $(($(date +%s) - boot_start))s"

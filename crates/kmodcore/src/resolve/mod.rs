@@ -47,6 +47,7 @@
 //! with `/` or `./`) that the argument is a path.
 
 pub mod command;
+pub mod parallel;
 pub mod probe;
 
 use std::collections::HashMap;

@@ -188,19 +188,23 @@ pub enum Inserted {
     Blacklisted,
 }
 
-fn say(reporter: &mut dyn Reporter, report: Report<'_>) -> Result<(), ProbeError> {
+pub(super) fn say(reporter: &mut dyn Reporter, report: Report<'_>) -> Result<(), ProbeError> {
     match reporter.report(report) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(()) => Err(ProbeError::Stopped),
     }
 }
 
-fn message(reporter: &mut dyn Reporter, level: Level, text: String) -> Result<(), ProbeError> {
+pub(super) fn message(
+    reporter: &mut dyn Reporter,
+    level: Level,
+    text: String,
+) -> Result<(), ProbeError> {
     say(reporter, Report::Message(level, text))
 }
 
 /// Whether kmod considers the module loaded: builtin, or live.
-fn in_kernel(
+pub(super) fn in_kernel(
     resolver: &mut Resolver<'_>,
     kernel: &dyn Kernel,
     id: ModId,
@@ -214,7 +218,10 @@ fn in_kernel(
     ))
 }
 
-fn notices(resolver: &mut Resolver<'_>, reporter: &mut dyn Reporter) -> Result<(), ProbeError> {
+pub(super) fn notices(
+    resolver: &mut Resolver<'_>,
+    reporter: &mut dyn Reporter,
+) -> Result<(), ProbeError> {
     for notice in resolver.take_notices() {
         message(reporter, Level::Error, notice.message())?;
     }
@@ -224,7 +231,7 @@ fn notices(resolver: &mut Resolver<'_>, reporter: &mut dyn Reporter) -> Result<(
 /// Joins the module's own options with the command line's (kmod's
 /// `module_options_concat`): `OWN EXTRA`, or whichever exists. kmod leaves a trailing space
 /// when there are options of its own and none from the command line, and so does this.
-fn concat_options(own: &[u8], extra: Option<&[u8]>) -> Vec<u8> {
+pub(super) fn concat_options(own: &[u8], extra: Option<&[u8]>) -> Vec<u8> {
     let extra = extra.unwrap_or_default();
     if own.is_empty() {
         return extra.to_vec();
@@ -279,7 +286,8 @@ pub fn insert(
                     if flags.dry_run {
                         Ok(())
                     } else {
-                        run_command(resolver, runner, m, "install", &command, &options, reporter)?
+                        let name = resolver.name(m);
+                        run_command(runner, name, "install", &command, &options, reporter)?
                     }
                 }
                 _ => load(resolver, kernel, m, &options, flags, reporter)?,
@@ -344,11 +352,24 @@ fn load(
         )?;
         return Ok(Err(Errno::ENOENT));
     };
+    load_file(kernel, resolver.name(m), &path, options, flags, reporter)
+}
+
+/// Loads module `name` from `path` (the part of loading after the plan: the kernel call and
+/// its failure messages). `Ok(Err(errno))` is a failure of the load.
+pub(super) fn load_file(
+    kernel: &dyn Kernel,
+    name: &[u8],
+    path: &std::path::Path,
+    options: &[u8],
+    flags: ProbeFlags,
+    reporter: &mut dyn Reporter,
+) -> Result<Result<(), Errno>, ProbeError> {
     let insert_flags = InsertFlags {
         force_modversion: flags.force_modversion,
         force_vermagic: flags.force_vermagic,
     };
-    match kernel::insert_module(kernel, &path, options, insert_flags) {
+    match kernel::insert_module(kernel, path, options, insert_flags) {
         Ok(_) => Ok(Ok(())),
         Err(error) => {
             let errno = Errno::from_raw(error.errno());
@@ -364,8 +385,8 @@ fn load(
             say(
                 reporter,
                 Report::LoadFailed {
-                    name: resolver.name(m),
-                    path: &path,
+                    name,
+                    path,
                     params: options,
                     error: &error,
                 },
@@ -375,18 +396,16 @@ fn load(
     }
 }
 
-/// Runs an install or remove command for `m`; `Ok(Err(EINVAL))` when it failed, as kmod
-/// reports it.
-fn run_command(
-    resolver: &Resolver<'_>,
+/// Runs an install or remove command for module `name`; `Ok(Err(EINVAL))` when it failed, as
+/// kmod reports it.
+pub(super) fn run_command(
     runner: &mut dyn CommandRunner,
-    m: ModId,
+    name: &[u8],
     kind: &str,
     command: &[u8],
     options: &[u8],
     reporter: &mut dyn Reporter,
 ) -> Result<Result<(), Errno>, ProbeError> {
-    let name = resolver.name(m);
     let shown = String::from_utf8_lossy(&expand_for_display(command, options)).into_owned();
     let shown_name = String::from_utf8_lossy(name).into_owned();
     match runner.run(&ShellCommand::new(command, name, options)) {
@@ -574,9 +593,7 @@ fn remove_one(
                 }),
             )?;
             if !flags.dry_run {
-                if let Err(errno) =
-                    run_command(resolver, runner, m, "remove", command, b"", reporter)?
-                {
+                if let Err(errno) = run_command(runner, &name, "remove", command, b"", reporter)? {
                     return Err(ProbeError::Errno(errno));
                 }
             }
