@@ -345,13 +345,13 @@ fn prose(name: &str) -> Prose {
         },
         "lsmod" => Prose {
             description: LSMOD_DESCRIPTION,
-            sections: vec![("FILES", LSMOD_FILES.into())],
+            sections: vec![("JSON OUTPUT", LSMOD_JSON.into()), ("FILES", LSMOD_FILES.into())],
             exit_status: EXIT_0_1,
             see_also: SEE_ALSO_TOOLS,
         },
         "kmod" => Prose {
             description: KMOD_DESCRIPTION,
-            sections: vec![],
+            sections: vec![("JSON OUTPUT", LSMOD_JSON.replace("\n.BR \\-\\-json ,", "\n.BR \"list \\-\\-json\" ,"))],
             exit_status: EXIT_0_1,
             see_also: SEE_ALSO_TOOLS,
         },
@@ -943,6 +943,48 @@ the loaded modules;
 .TP
 .IR /sys/module/ NAME /coresize ", " refcnt ", " holders/
 each module's size, use count and users.
+"#;
+
+/// The JSON OUTPUT section of lsmod(8) and kmod(8): the `--json` document, field by field.
+const LSMOD_JSON: &str = r#"With
+.BR \-\-json ,
+the list is printed as one JSON document on standard output, followed by a newline, instead of
+the table.
+Errors and their messages on standard error, and the exit status, are those of the table.
+The document is an object with one member:
+.TP
+.B modules
+an array with one object per loaded module, in the order of
+.IR /proc/modules ,
+with these members (every member is always present):
+.RS
+.TP
+.B name
+string: the module's name (a byte that is not UTF\-8 is shown as U+FFFD);
+.TP
+.B size
+number: its core size in bytes, from
+.IR coresize ,
+or null when that could not be read;
+.TP
+.B refcnt
+number: its use count, or null when
+.I refcnt
+could not be read;
+.TP
+.B holders
+array of strings: the modules that use it, in directory order (empty when none), or null when
+.I holders/
+could not be listed.
+.RE
+.PP
+For example:
+.PP
+.nf
+{"modules":[{"name":"libata","size":16384,"refcnt":2,"holders":["ata_piix","ata_generic"]}]}
+.fi
+.PP
+Where the table shows a negative errno for a value it could not read, the document has null.
 "#;
 
 const KMOD_DESCRIPTION: &str = r#".B kmod

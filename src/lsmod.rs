@@ -17,6 +17,7 @@ use std::ffi::OsString;
 use clap::{Arg, ArgAction, Command};
 use kmodcore::kernel::listing::loaded_module_status;
 use kmodcore::kernel::{Errno, Kernel, NixKernel};
+use serde::Serialize;
 
 use crate::logger::Logger;
 use crate::report::Output;
@@ -28,6 +29,7 @@ const HEADER: &[u8] = b"Module                  Size  Used by\n";
 /// Deliberate differences from kmod, for the man page.
 pub const DIFFERENCES: &[&str] = &[
     "A /proc/modules line whose first field could not be a module name (it contains '/', is '.' or '..', or is longer than 255 bytes) is skipped; kmod would look it up in /sys.",
+    "--json is an rkmod extension (see JSON OUTPUT).",
     "--version prints \"kmod version 34 (rkmod VERSION)\" so that scripts reading kmod's version keep working.",
 ];
 
@@ -38,12 +40,19 @@ pub fn command_named(name: &'static str) -> Command {
         .override_usage(format!("{name} [options]"))
         .disable_version_flag(true)
         .infer_long_args(true);
-    crate::cli::logging_and_version_args(command).arg(
-        Arg::new("extra")
-            .value_parser(clap::value_parser!(OsString))
-            .action(ArgAction::Append)
-            .hide(true),
-    )
+    crate::cli::logging_and_version_args(command)
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("print the list as one JSON document (rkmod extension)"),
+        )
+        .arg(
+            Arg::new("extra")
+                .value_parser(clap::value_parser!(OsString))
+                .action(ArgAction::Append)
+                .hide(true),
+        )
 }
 
 /// lsmod's command-line definition.
@@ -76,7 +85,12 @@ pub fn run_as(tool: &str, name: &'static str, args: Vec<OsString>) -> i32 {
         return 1;
     }
     let mut out = Output::new();
-    let code = match render(&NixKernel::new(), &log) {
+    let rendered = if matches.get_flag("json") {
+        render_json(&NixKernel::new(), &log)
+    } else {
+        render(&NixKernel::new(), &log)
+    };
+    let code = match rendered {
         Some(bytes) => {
             out.write(&bytes);
             0
@@ -87,9 +101,21 @@ pub fn run_as(tool: &str, name: &'static str, args: Vec<OsString>) -> i32 {
     code
 }
 
-/// lsmod's output for `kernel`, or `None` (after an error on `log`) when the list of modules
-/// cannot be read.
-pub fn render(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
+/// One loaded module as lsmod shows it, after the reading errors have been reported.
+struct Row {
+    /// The name, as /proc/modules gives it.
+    name: Vec<u8>,
+    /// `coresize`, or the negative errno kmod prints; `None` in JSON when it was not read.
+    size: Result<i64, i64>,
+    /// `refcnt` (in kmod's `int`), or the negative errno kmod prints.
+    count: Result<i32, i32>,
+    /// The holders in directory order, or `None` when `holders/` could not be listed.
+    holders: Option<Vec<Vec<u8>>>,
+}
+
+/// Reads the loaded modules from `kernel`, reporting on `log` what kmod reports; `None`
+/// (after an error on `log`) when the list of modules cannot be read.
+fn rows(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<Row>> {
     let modules = match loaded_module_status(kernel) {
         Ok(modules) => modules,
         Err(e) => {
@@ -105,12 +131,13 @@ pub fn render(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
             return None;
         }
     };
-    let mut out = HEADER.to_vec();
+    let mut rows = Vec::with_capacity(modules.len());
     for module in modules {
         let name = module.name;
         let shown = String::from_utf8_lossy(&name);
+        // kmod keeps the count in an int.
         let count = match module.refcnt {
-            Ok(count) => count,
+            Ok(count) => Ok(count as i32),
             Err(errno) => {
                 if errno == Errno::EINVAL {
                     log.error(&format!(
@@ -118,39 +145,103 @@ pub fn render(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
                         strerror(errno as i32)
                     ));
                 }
-                -(errno as i64)
+                Err(-(errno as i32))
             }
         };
         let size = match module.coresize {
-            Ok(size) => size,
+            Ok(size) => Ok(size),
             // A coresize that does not parse: kmod reports it and shows 0.
             Err(Errno::EINVAL) => {
                 log.error(&format!("failed to read coresize from /sys/module/{shown}"));
-                0
+                Ok(0)
             }
-            Err(errno) => -(errno as i64),
+            Err(errno) => Err(-(errno as i64)),
         };
-        // kmod keeps the count in an int.
-        let count = count as i32;
+        let holders = match module.holders {
+            Ok(holders) => Some(holders),
+            Err(errno) => {
+                log.error(&format!(
+                    "could not open '/sys/module/{shown}/holders': {}",
+                    strerror(errno as i32)
+                ));
+                None
+            }
+        };
+        rows.push(Row {
+            name,
+            size,
+            count,
+            holders,
+        });
+    }
+    Some(rows)
+}
+
+/// lsmod's output for `kernel`, or `None` (after an error on `log`) when the list of modules
+/// cannot be read.
+pub fn render(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
+    let rows = rows(kernel, log)?;
+    let mut out = HEADER.to_vec();
+    for row in rows {
+        let name = row.name;
+        let size = row.size.unwrap_or_else(|errno| errno);
+        let count = row.count.unwrap_or_else(|errno| errno);
         out.extend_from_slice(&name);
         out.extend(std::iter::repeat(b' ').take(19usize.saturating_sub(name.len())));
         out.extend_from_slice(format!(" {size:>8}  {count}").as_bytes());
-        match module.holders {
-            Ok(holders) => {
-                let mut separator = b' ';
-                for holder in holders {
-                    out.push(separator);
-                    separator = b',';
-                    out.extend_from_slice(&holder);
-                }
-            }
-            Err(errno) => log.error(&format!(
-                "could not open '/sys/module/{shown}/holders': {}",
-                strerror(errno as i32)
-            )),
+        let mut separator = b' ';
+        for holder in row.holders.unwrap_or_default() {
+            out.push(separator);
+            separator = b',';
+            out.extend_from_slice(&holder);
         }
         out.push(b'\n');
     }
+    Some(out)
+}
+
+/// The `--json` document: `{"modules": [...]}` (the field table is in lsmod(8), JSON OUTPUT).
+#[derive(Serialize)]
+struct JsonListing {
+    /// The loaded modules, in /proc/modules order.
+    modules: Vec<JsonModule>,
+}
+
+/// One module of the `--json` document.
+#[derive(Serialize)]
+struct JsonModule {
+    /// The module's name.
+    name: String,
+    /// Its core size in bytes, or null when `coresize` could not be read.
+    size: Option<i64>,
+    /// Its use count, or null when `refcnt` could not be read.
+    refcnt: Option<i32>,
+    /// The modules that use it, or null when `holders/` could not be listed.
+    holders: Option<Vec<String>>,
+}
+
+/// Text for JSON: module names are bytes; one that is not UTF-8 is shown with U+FFFD.
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// lsmod's `--json` output for `kernel` (one document and a newline), or `None` (after an
+/// error on `log`) when the list of modules cannot be read. The same messages as the text
+/// form go to `log`.
+pub fn render_json(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
+    let modules = rows(kernel, log)?
+        .into_iter()
+        .map(|row| JsonModule {
+            name: lossy(&row.name),
+            size: row.size.ok(),
+            refcnt: row.count.ok(),
+            holders: row
+                .holders
+                .map(|holders| holders.iter().map(|h| lossy(h)).collect()),
+        })
+        .collect();
+    let mut out = serde_json::to_vec(&JsonListing { modules }).ok()?;
+    out.push(b'\n');
     Some(out)
 }
 
@@ -207,6 +298,66 @@ mod tests {
              lsmod: ERROR: could not read integer from '/sys/module/odd/refcnt': 'Invalid argument'\n\
              lsmod: ERROR: could not open '/sys/module/odd/holders': No such file or directory\n"
         );
+    }
+
+    #[test]
+    fn json_lists_the_same_modules_with_typed_fields() {
+        let kernel = FakeKernel::new()
+            .with_module(FakeModule::live("e1000"))
+            .with_module(FakeModule::live("libata").held_by(&["ata_piix", "ata_generic"]));
+        let log = Logger::memory("lsmod", 0);
+        let out = render_json(&kernel, &log).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"modules\":[\
+             {\"name\":\"libata\",\"size\":16384,\"refcnt\":2,\"holders\":[\"ata_piix\",\"ata_generic\"]},\
+             {\"name\":\"e1000\",\"size\":16384,\"refcnt\":0,\"holders\":[]}]}\n"
+        );
+        assert_eq!(log.captured(), "");
+    }
+
+    #[test]
+    fn json_shows_unreadable_values_as_null_and_reports_as_text_does() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("proc")).unwrap();
+        std::fs::write(
+            r.join("proc/modules"),
+            "gone 4096 0 - Live 0x0\nodd 8192 0 - Live 0x0\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(r.join("sys/module/odd")).unwrap();
+        std::fs::write(r.join("sys/module/odd/refcnt"), "x\n").unwrap();
+        let kernel = NixKernel::with_root(r);
+        let log = Logger::memory("lsmod", 0);
+        let out = render_json(&kernel, &log).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"modules\":[\
+             {\"name\":\"gone\",\"size\":null,\"refcnt\":null,\"holders\":null},\
+             {\"name\":\"odd\",\"size\":8192,\"refcnt\":null,\"holders\":null}]}\n"
+        );
+        let text_log = Logger::memory("lsmod", 0);
+        render(&kernel, &text_log).unwrap();
+        assert_eq!(log.captured(), text_log.captured());
+    }
+
+    #[test]
+    fn json_escapes_names() {
+        let kernel = FakeKernel::new().with_module(FakeModule::live("a\"b\\c"));
+        let log = Logger::memory("lsmod", 0);
+        let out = render_json(&kernel, &log).unwrap();
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .starts_with("{\"modules\":[{\"name\":\"a\\\"b\\\\c\","));
+    }
+
+    #[test]
+    fn json_without_proc_modules_fails_as_text_does() {
+        let root = tempfile::tempdir().unwrap();
+        let log = Logger::memory("lsmod", 0);
+        assert_eq!(render_json(&NixKernel::with_root(root.path()), &log), None);
+        assert!(log.captured().contains("could not get list of modules"));
     }
 
     #[test]

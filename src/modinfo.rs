@@ -637,38 +637,36 @@ fn verdict_line(path: &str, result: &kmodcore::Result<Verdict>) -> String {
     }
 }
 
+/// One `--verify --json` line (the field table is SIGNATURE VERIFICATION in modinfo(8)).
+#[derive(serde::Serialize)]
+struct JsonVerdict<'a> {
+    /// The module file.
+    file: &'a str,
+    /// `valid`, `unsigned`, `bad signature`, `unknown key`, `unsupported algorithm`,
+    /// `malformed` or `error`.
+    verdict: &'static str,
+    /// The signer's name, where the signature names one.
+    signer: Option<String>,
+    /// The signing key's id, as `6A:39:FB`.
+    key_id: Option<String>,
+    /// Why the verdict is what it is, where there is a reason.
+    reason: Option<String>,
+}
+
 /// One JSON object: `{"file":..,"verdict":..,"signer":..,"key_id":..,"reason":..}`, with
 /// `null` for the parts a verdict does not have.
 fn verdict_json(path: &str, result: &kmodcore::Result<Verdict>) -> String {
-    let (kind, signer, key_id, reason) = verdict_fields(result);
-    let value = |v: Option<String>| v.map_or_else(|| "null".to_string(), |s| json_string(&s));
-    format!(
-        "{{\"file\":{},\"verdict\":{},\"signer\":{},\"key_id\":{},\"reason\":{}}}",
-        json_string(path),
-        json_string(kind),
-        value(signer),
-        value(key_id),
-        value(reason)
-    )
-}
-
-/// `s` as a JSON string literal (RFC 8259: quote, backslash and control characters escaped).
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    let (verdict, signer, key_id, reason) = verdict_fields(result);
+    let object = JsonVerdict {
+        file: path,
+        verdict,
+        signer,
+        key_id,
+        reason,
+    };
+    // Serialising strings and options into a String cannot fail; an empty object would be
+    // a visible error rather than a panic.
+    serde_json::to_string(&object).unwrap_or_else(|_| String::from("{}"))
 }
 
 #[cfg(test)]
@@ -677,7 +675,11 @@ mod tests {
 
     #[test]
     fn json_strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\u0001é\"");
+        let result = Ok(Verdict::Malformed("a\"b\\c\n\u{1}é".to_string()));
+        assert_eq!(
+            verdict_json("/m.ko", &result),
+            r#"{"file":"/m.ko","verdict":"malformed","signer":null,"key_id":null,"reason":"a\"b\\c\n\u0001é"}"#
+        );
     }
 
     #[test]

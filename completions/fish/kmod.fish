@@ -33,6 +33,7 @@ complete -c kmod -n "__fish_kmod_using_subcommand help" -s h -l help -d 'Print h
 complete -c kmod -n "__fish_kmod_using_subcommand list" -s s -l syslog -d 'print to syslog, not stderr'
 complete -c kmod -n "__fish_kmod_using_subcommand list" -s v -l verbose -d 'enables more messages'
 complete -c kmod -n "__fish_kmod_using_subcommand list" -s V -l version -d 'show version'
+complete -c kmod -n "__fish_kmod_using_subcommand list" -l json -d 'print the list as one JSON document (rkmod extension)'
 complete -c kmod -n "__fish_kmod_using_subcommand list" -s h -l help -d 'Print help'
 complete -c kmod -n "__fish_kmod_using_subcommand static-nodes" -s f -l format -d 'choose format to use: see "Formats"' -r
 complete -c kmod -n "__fish_kmod_using_subcommand static-nodes" -s o -l output -d 'write output to file' -r

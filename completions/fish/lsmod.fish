@@ -1,4 +1,5 @@
 complete -c lsmod -s s -l syslog -d 'print to syslog, not stderr'
 complete -c lsmod -s v -l verbose -d 'enables more messages'
 complete -c lsmod -s V -l version -d 'show version'
+complete -c lsmod -l json -d 'print the list as one JSON document (rkmod extension)'
 complete -c lsmod -s h -l help -d 'Print help'

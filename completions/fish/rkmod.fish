@@ -112,6 +112,7 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand rmmod" -s h -l help -d 'Prin
 complete -c rkmod -n "__fish_rkmod_using_subcommand lsmod" -s s -l syslog -d 'print to syslog, not stderr'
 complete -c rkmod -n "__fish_rkmod_using_subcommand lsmod" -s v -l verbose -d 'enables more messages'
 complete -c rkmod -n "__fish_rkmod_using_subcommand lsmod" -s V -l version -d 'show version'
+complete -c rkmod -n "__fish_rkmod_using_subcommand lsmod" -l json -d 'print the list as one JSON document (rkmod extension)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand lsmod" -s h -l help -d 'Print help'
 complete -c rkmod -n "__fish_rkmod_using_subcommand kmod; and not __fish_seen_subcommand_from help list static-nodes" -s V -l version -d 'show version'
 complete -c rkmod -n "__fish_rkmod_using_subcommand kmod; and not __fish_seen_subcommand_from help list static-nodes" -s h -l help -d 'Print help'
@@ -122,6 +123,7 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand kmod; and __fish_seen_subcom
 complete -c rkmod -n "__fish_rkmod_using_subcommand kmod; and __fish_seen_subcommand_from list" -s s -l syslog -d 'print to syslog, not stderr'
 complete -c rkmod -n "__fish_rkmod_using_subcommand kmod; and __fish_seen_subcommand_from list" -s v -l verbose -d 'enables more messages'
 complete -c rkmod -n "__fish_rkmod_using_subcommand kmod; and __fish_seen_subcommand_from list" -s V -l version -d 'show version'
+complete -c rkmod -n "__fish_rkmod_using_subcommand kmod; and __fish_seen_subcommand_from list" -l json -d 'print the list as one JSON document (rkmod extension)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand kmod; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c rkmod -n "__fish_rkmod_using_subcommand kmod; and __fish_seen_subcommand_from static-nodes" -s f -l format -d 'choose format to use: see "Formats"' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand kmod; and __fish_seen_subcommand_from static-nodes" -s o -l output -d 'write output to file' -r

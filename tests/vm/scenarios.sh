@@ -228,6 +228,17 @@ s_lsmod_same() {
 	run "$W/k2" "$K/kmod" list
 	same "$W/o2.out" "$W/k2.out"
 	[ "$(wc -l <"$W/o.out")" -ge 5 ] || bad "too few modules listed"
+	# lsmod --json (rkmod only): the same modules, sizes, counts and holders as kmod's table.
+	run "$W/j" "$R/lsmod" --json
+	[ "$(rc "$W/j")" = 0 ] || bad "lsmod --json: exit $(rc "$W/j"): $(cat "$W/j.err")"
+	same "$W/j.err" "$W/k.err"
+	tr '{' '\n' <"$W/j.out" |
+		sed -n 's/^"name":"\([^"]*\)","size":\([0-9]*\),"refcnt":\([0-9]*\),"holders":\[\([^]]*\)\].*/\1 \2 \3 \4/p' |
+		tr -d '"' | sed 's/ $//' >"$W/j.rows"
+	tail -n +2 "$W/k.out" | awk '{ s = $1 " " $2 " " $3; if ($4 != "") s = s " " $4; print s }' >"$W/k.rows"
+	same "$W/j.rows" "$W/k.rows"
+	run "$W/j2" "$R/kmod" list --json
+	same "$W/j2.out" "$W/j.out"
 	ok
 }
 
