@@ -319,6 +319,7 @@ fn prose(name: &str) -> Prose {
             description: MODPROBE_DESCRIPTION,
             sections: vec![
                 ("PARALLEL LOADING", MODPROBE_PARALLEL.into()),
+                ("JSON OUTPUT", MODPROBE_JSON.into()),
                 ("ENVIRONMENT", MODPROBE_ENVIRONMENT.into()),
                 ("FILES", MODPROBE_FILES.into()),
             ],
@@ -943,6 +944,78 @@ the loaded modules;
 .TP
 .IR /sys/module/ NAME /coresize ", " refcnt ", " holders/
 each module's size, use count and users.
+"#;
+
+/// The JSON OUTPUT section of modprobe(8): `-c --json`, field by field.
+const MODPROBE_JSON: &str = r#"With
+.BR "\-c \-\-json" ,
+the configuration and the index dumps are printed as one JSON document on standard output,
+followed by a newline, instead of the text.
+Errors, their messages and the exit status are those of
+.BR \-c .
+\fB\-\-json\fR with anything but \fB\-c\fR is refused with an error and status 1.
+The document holds what the text holds, in the same order; names, patterns and commands are
+strings (a byte that is not UTF\-8 is shown as U+FFFD).
+Every member is always present, as an empty array when there is nothing to list:
+.TP
+.B blacklist
+array of strings: the blacklisted modules;
+.TP
+.BR install ", " remove
+arrays of objects with
+.B module
+(string, the module or pattern) and
+.B command
+(string, the shell command);
+.TP
+.B aliases
+array of objects with
+.B alias
+(string, the pattern) and
+.B module
+(string);
+.TP
+.B options
+array of objects with
+.B module
+and
+.B options
+(strings; the options as written);
+.TP
+.B softdeps
+array of objects with
+.B module
+(string),
+.B pre
+and
+.B post
+(arrays of strings);
+.TP
+.B weakdeps
+array of objects with
+.B module
+(string) and
+.B weakdeps
+(array of strings);
+.TP
+.B indexes
+an object with
+.B aliases
+(the entries of
+.IR modules.alias.bin )
+and
+.B symbols
+(the entries of
+.IR modules.symbols.bin ,
+whose keys are
+.BI symbol: NAME\fR),
+both arrays of objects with
+.B alias
+and
+.B module
+(strings), in the order the text dumps them.
+.PP
+\fB\-\-show\-depends\fR has no JSON form yet.
 "#;
 
 /// The JSON OUTPUT section of lsmod(8) and kmod(8): the `--json` document, field by field.

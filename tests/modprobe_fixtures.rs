@@ -297,3 +297,44 @@ fn parallel_loading_keeps_the_order_messages_and_exit_code() {
     let bad = fixture.modprobe(&["-C", &conf, "-a", "--parallel=x", "a"]);
     assert_eq!(bad.code, 1, "{}", bad.stderr_str());
 }
+
+/// `modprobe -c --json`: every directive kind with its typed fields (weakdep included, which
+/// kmod 30, the oracle of tests/real/modprobe.rs, does not know), a UTF-8 pattern, and the
+/// index dump.
+#[test]
+fn show_config_json_has_every_directive() {
+    let fixture = Fixture::new(
+        "blacklist bad\ninstall a /bin/true\nremove a /bin/false x\nalias my-alias a\n\
+         options a p=1 q=2\nsoftdep a pre: b c post: d\nweakdep a w1 w2\nalias caf\u{e9} b\n",
+    );
+    let conf = fixture.conf().display().to_string();
+    let run = fixture.modprobe(&["-C", &conf, "-c", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr_str());
+    assert_eq!(run.stderr_str(), "");
+    assert_eq!(
+        run.stdout_str(),
+        concat!(
+            r#"{"blacklist":["bad"],"install":[{"module":"a","command":"/bin/true"}],"#,
+            r#""remove":[{"module":"a","command":"/bin/false x"}],"#,
+            r#""aliases":[{"alias":"my_alias","module":"a"},{"alias":"café","module":"b"}],"#,
+            r#""options":[{"module":"a","options":"p=1 q=2"}],"#,
+            r#""softdeps":[{"module":"a","pre":["b","c"],"post":["d"]}],"#,
+            r#""weakdeps":[{"module":"a","weakdeps":["w1","w2"]}],"#,
+            r#""indexes":{"aliases":[{"alias":"pci:v1234*","module":"a"}],"symbols":[]}}"#,
+            "\n"
+        )
+    );
+}
+
+/// `--json` is for `-c` only (so far); anything else is refused, not silently printed as text.
+#[test]
+fn json_without_show_config_is_refused() {
+    let fixture = Fixture::new("");
+    let run = fixture.modprobe(&["--json", "-D", "a"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout_str(), "");
+    assert_eq!(
+        run.stderr_str(),
+        "modprobe: ERROR: --json is supported with -c (--show-config) only\n"
+    );
+}

@@ -81,6 +81,12 @@ pub fn command() -> Command {
         .arg(flag("verbose", Some('v'), "verbose", "Print more messages"))
         .arg(flag("version", Some('V'), "version", "Show the version"))
         .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("With -c, print the configuration and indexes as one JSON document"),
+        )
+        .arg(
             Arg::new("parallel")
                 .long("parallel")
                 .value_name("N")
@@ -153,6 +159,8 @@ pub struct Options {
     pub deprecated: Vec<&'static str>,
     /// `--parallel[=N]`: load with this many threads (0: the number of CPUs); off when `None`.
     pub parallel: Option<u16>,
+    /// `--json`: with `-c`, print one JSON document instead of the text.
+    pub json: bool,
 }
 
 const DEFAULT_VERBOSE: i32 = 4;
@@ -591,6 +599,7 @@ fn finish(o: &mut Options, r: Replay, matches: &clap::ArgMatches, env: Option<Os
         o.show = true;
     }
     o.parallel = matches.get_one::<u16>("parallel").copied();
+    o.json = matches.get_flag("json");
     o.args = matches
         .get_many::<OsString>("args")
         .map(|v| v.cloned().collect())

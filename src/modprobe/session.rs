@@ -97,6 +97,10 @@ impl Session<'_> {
     }
 
     pub(super) fn dispatch(&mut self, config: &Config) -> bool {
+        if self.options.json && self.options.mode != Mode::ShowConfig {
+            self.error("--json is supported with -c (--show-config) only");
+            return false;
+        }
         match self.options.mode {
             Mode::ShowConfig => self.show_config(config),
             Mode::ShowModversions | Mode::ShowExports => {
@@ -147,6 +151,18 @@ impl Session<'_> {
     }
 
     fn show_config(&mut self, config: &Config) -> bool {
+        if self.options.json {
+            return match super::json::config_document(config, self.dir) {
+                Ok(document) => {
+                    self.out.write(&super::json::to_bytes(&document));
+                    true
+                }
+                Err(failure) => {
+                    self.error(&failure.0);
+                    false
+                }
+            };
+        }
         self.out.write(&config.render_modprobe_c());
         self.out
             .write(b"\n# End of configuration files. Dumping indexes now:\n\n");

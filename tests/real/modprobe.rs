@@ -1088,3 +1088,116 @@ fn modinfo_ignores_configuration_aliases_as_kmod() {
         );
     }
 }
+
+/// `modprobe -c --json` (an rkmod extension) against kmod's `modprobe -c` text: for each
+/// show-config case kmod 30 answers as the newest kmod does, the document, written out again
+/// in kmod's line format by this test, is kmod's stdout (with the case's deliberate change
+/// applied), and stderr and the exit code are kmod's.
+#[test]
+fn show_config_json_matches_kmods_text() {
+    let Some(tree) = tree_61() else { return };
+    if Command::new("unshare")
+        .args(["-m", "true"])
+        .status()
+        .map_or(true, |s| !s.success())
+    {
+        skip("unshare -m (root in a mount namespace), to show kmod a controlled /proc/cmdline");
+        return;
+    }
+    let ctx = Ctx {
+        tree,
+        testdata: testdata(),
+    };
+    let kmod30 = kmod_tool("modprobe").expect("kmod's modprobe");
+    let mut compared = 0;
+    for case in SHOW_CONFIG {
+        let expected = libkmod_prefix(&ctx, run_kmod(&ctx, case, &kmod30));
+        let expected = match case.expect {
+            Expect::Kmod30 => expected,
+            Expect::Deliberate(_, change) => change(&ctx, expected),
+            // Where kmod 30 differs from the newest kmod, show_config_matches_kmod covers it.
+            Expect::Head(_) => continue,
+        };
+        let mut json_args: Vec<&'static str> = case.args.to_vec();
+        json_args.push("--json");
+        let json_case = Case {
+            args: Box::leak(json_args.into_boxed_slice()),
+            ..*case
+        };
+        let ours = run_rkmod(&ctx, &json_case);
+        assert_eq!(ours.code, expected.code, "exit code, case {}", case.name);
+        assert_eq!(
+            ours.stderr_str(),
+            expected.stderr_str(),
+            "stderr, case {}",
+            case.name
+        );
+        let document: serde_json::Value = serde_json::from_slice(&ours.stdout)
+            .unwrap_or_else(|e| panic!("case {}: not JSON: {e}", case.name));
+        let text = config_text(&document);
+        assert!(
+            text == expected.stdout_str(),
+            "case {}: the document differs from kmod's text:\n{}",
+            case.name,
+            difference(
+                &Run {
+                    stdout: text.clone().into_bytes(),
+                    stderr: Vec::new(),
+                    code: 0
+                },
+                &Run {
+                    stdout: expected.stdout.clone(),
+                    stderr: Vec::new(),
+                    code: 0
+                }
+            )
+        );
+        compared += 1;
+    }
+    assert!(compared >= 5, "only {compared} cases compared");
+}
+
+/// `modprobe -c`'s text, written from a `--json` document: the directives in kmod's order,
+/// then the two index dumps.
+fn config_text(document: &serde_json::Value) -> String {
+    let s = |v: &serde_json::Value| v.as_str().expect("a string").to_string();
+    let list = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v.as_array().expect("an array").clone()
+    };
+    let mut out = String::new();
+    for name in list(&document["blacklist"]) {
+        out += &format!("blacklist {}\n", s(&name));
+    }
+    for kind in ["install", "remove"] {
+        for c in list(&document[kind]) {
+            out += &format!("{kind} {} {}\n", s(&c["module"]), s(&c["command"]));
+        }
+    }
+    for a in list(&document["aliases"]) {
+        out += &format!("alias {} {}\n", s(&a["alias"]), s(&a["module"]));
+    }
+    for o in list(&document["options"]) {
+        out += &format!("options {} {}\n", s(&o["module"]), s(&o["options"]));
+    }
+    let words = |v: &serde_json::Value| list(v).iter().map(s).collect::<Vec<_>>().join(" ");
+    for d in list(&document["softdeps"]) {
+        let mut parts = Vec::new();
+        if !list(&d["pre"]).is_empty() {
+            parts.push(format!("pre: {}", words(&d["pre"])));
+        }
+        if !list(&d["post"]).is_empty() {
+            parts.push(format!("post: {}", words(&d["post"])));
+        }
+        out += &format!("softdep {} {}\n", s(&d["module"]), parts.join(" "));
+    }
+    for w in list(&document["weakdeps"]) {
+        out += &format!("weakdep {} {}\n", s(&w["module"]), words(&w["weakdeps"]));
+    }
+    out += "\n# End of configuration files. Dumping indexes now:\n\n";
+    for index in ["aliases", "symbols"] {
+        for a in list(&document["indexes"][index]) {
+            out += &format!("alias {} {}\n", s(&a["alias"]), s(&a["module"]));
+        }
+    }
+    out
+}
