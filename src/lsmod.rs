@@ -271,8 +271,9 @@ mod tests {
         assert_eq!(log.captured(), "");
     }
 
-    #[test]
-    fn unreadable_values_are_negative_errnos() {
+    /// A root whose /proc/modules lists `gone` (no /sys/module entry at all) and `odd` (a
+    /// refcnt that is not a number, no coresize, no holders/).
+    fn unreadable_values_root() -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
         let r = root.path();
         std::fs::create_dir_all(r.join("proc")).unwrap();
@@ -283,7 +284,13 @@ mod tests {
         .unwrap();
         std::fs::create_dir_all(r.join("sys/module/odd")).unwrap();
         std::fs::write(r.join("sys/module/odd/refcnt"), "x\n").unwrap();
-        let kernel = NixKernel::with_root(r);
+        root
+    }
+
+    #[test]
+    fn unreadable_values_are_negative_errnos() {
+        let root = unreadable_values_root();
+        let kernel = NixKernel::with_root(root.path());
         let log = Logger::memory("lsmod", 0);
         let out = render(&kernel, &log).unwrap();
         assert_eq!(
@@ -318,17 +325,8 @@ mod tests {
 
     #[test]
     fn json_shows_unreadable_values_as_null_and_reports_as_text_does() {
-        let root = tempfile::tempdir().unwrap();
-        let r = root.path();
-        std::fs::create_dir_all(r.join("proc")).unwrap();
-        std::fs::write(
-            r.join("proc/modules"),
-            "gone 4096 0 - Live 0x0\nodd 8192 0 - Live 0x0\n",
-        )
-        .unwrap();
-        std::fs::create_dir_all(r.join("sys/module/odd")).unwrap();
-        std::fs::write(r.join("sys/module/odd/refcnt"), "x\n").unwrap();
-        let kernel = NixKernel::with_root(r);
+        let root = unreadable_values_root();
+        let kernel = NixKernel::with_root(root.path());
         let log = Logger::memory("lsmod", 0);
         let out = render_json(&kernel, &log).unwrap();
         assert_eq!(

@@ -172,10 +172,16 @@ fn run_kmod(ctx: &Ctx, case: &Case, bin: &Path) -> Run {
 }
 
 fn run_rkmod(ctx: &Ctx, case: &Case) -> Run {
+    run_rkmod_with(ctx, case, &[])
+}
+
+/// [`run_rkmod`] with `extra` arguments after the case's own (rkmod-only options).
+fn run_rkmod_with(ctx: &Ctx, case: &Case, extra: &[&str]) -> Run {
     let root = fake_root(case);
     let mut cmd = Command::new(rkmod_bin());
     cmd.arg("modprobe")
         .args(args(ctx, case))
+        .args(extra)
         .current_dir(&ctx.testdata)
         .env_remove("MODPROBE_OPTIONS")
         .env("RKMOD_SYSROOT", root.path());
@@ -354,20 +360,26 @@ fn check(ctx: &Ctx, cases: &[Case]) -> Vec<String> {
     failures
 }
 
-fn run_cases(cases: &[Case]) {
-    let Some(tree) = tree_61() else { return };
+/// The 6.1 tree and the test data, or `None` (after a skip) when the tree or a private mount
+/// namespace is not available.
+fn context() -> Option<Ctx> {
+    let tree = tree_61()?;
     if Command::new("unshare")
         .args(["-m", "true"])
         .status()
         .map_or(true, |s| !s.success())
     {
         skip("unshare -m (root in a mount namespace), to show kmod a controlled /proc/cmdline");
-        return;
+        return None;
     }
-    let ctx = Ctx {
+    Some(Ctx {
         tree,
         testdata: testdata(),
-    };
+    })
+}
+
+fn run_cases(cases: &[Case]) {
+    let Some(ctx) = context() else { return };
     let failures = check(&ctx, cases);
     assert!(
         failures.is_empty(),
@@ -1095,19 +1107,7 @@ fn modinfo_ignores_configuration_aliases_as_kmod() {
 /// applied), and stderr and the exit code are kmod's.
 #[test]
 fn show_config_json_matches_kmods_text() {
-    let Some(tree) = tree_61() else { return };
-    if Command::new("unshare")
-        .args(["-m", "true"])
-        .status()
-        .map_or(true, |s| !s.success())
-    {
-        skip("unshare -m (root in a mount namespace), to show kmod a controlled /proc/cmdline");
-        return;
-    }
-    let ctx = Ctx {
-        tree,
-        testdata: testdata(),
-    };
+    let Some(ctx) = context() else { return };
     let kmod30 = kmod_tool("modprobe").expect("kmod's modprobe");
     let mut compared = 0;
     for case in SHOW_CONFIG {
@@ -1118,13 +1118,7 @@ fn show_config_json_matches_kmods_text() {
             // Where kmod 30 differs from the newest kmod, show_config_matches_kmod covers it.
             Expect::Head(_) => continue,
         };
-        let mut json_args: Vec<&'static str> = case.args.to_vec();
-        json_args.push("--json");
-        let json_case = Case {
-            args: Box::leak(json_args.into_boxed_slice()),
-            ..*case
-        };
-        let ours = run_rkmod(&ctx, &json_case);
+        let ours = run_rkmod_with(&ctx, case, &["--json"]);
         assert_eq!(ours.code, expected.code, "exit code, case {}", case.name);
         assert_eq!(
             ours.stderr_str(),
