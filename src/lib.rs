@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod depmod;
 pub mod insmod;
+pub mod json;
 pub mod kmod;
 pub mod kmsg;
 pub mod links;

@@ -19,6 +19,7 @@ use kmodcore::kernel::listing::loaded_module_status;
 use kmodcore::kernel::{Errno, Kernel, NixKernel};
 use serde::Serialize;
 
+use crate::json::{text, to_output};
 use crate::logger::Logger;
 use crate::report::Output;
 use kmodcore::fs::strerror;
@@ -105,7 +106,7 @@ pub fn run_as(tool: &str, name: &'static str, args: Vec<OsString>) -> i32 {
 struct Row {
     /// The name, as /proc/modules gives it.
     name: Vec<u8>,
-    /// `coresize`, or the negative errno kmod prints; `None` in JSON when it was not read.
+    /// `coresize`, or the negative errno kmod prints (null in JSON).
     size: Result<i64, i64>,
     /// `refcnt` (in kmod's `int`), or the negative errno kmod prints.
     count: Result<i32, i32>,
@@ -220,11 +221,6 @@ struct JsonModule {
     holders: Option<Vec<String>>,
 }
 
-/// Text for JSON: module names are bytes; one that is not UTF-8 is shown with U+FFFD.
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// lsmod's `--json` output for `kernel` (one document and a newline), or `None` (after an
 /// error on `log`) when the list of modules cannot be read. The same messages as the text
 /// form go to `log`.
@@ -232,17 +228,15 @@ pub fn render_json(kernel: &dyn Kernel, log: &Logger) -> Option<Vec<u8>> {
     let modules = rows(kernel, log)?
         .into_iter()
         .map(|row| JsonModule {
-            name: lossy(&row.name),
+            name: text(&row.name),
             size: row.size.ok(),
             refcnt: row.count.ok(),
             holders: row
                 .holders
-                .map(|holders| holders.iter().map(|h| lossy(h)).collect()),
+                .map(|holders| holders.iter().map(|h| text(h)).collect()),
         })
         .collect();
-    let mut out = serde_json::to_vec(&JsonListing { modules }).ok()?;
-    out.push(b'\n');
-    Some(out)
+    Some(to_output(&JsonListing { modules }))
 }
 
 #[cfg(test)]

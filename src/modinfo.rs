@@ -664,9 +664,7 @@ fn verdict_json(path: &str, result: &kmodcore::Result<Verdict>) -> String {
         key_id,
         reason,
     };
-    // Serialising strings and options into a String cannot fail; an empty object would be
-    // a visible error rather than a panic.
-    serde_json::to_string(&object).unwrap_or_else(|_| String::from("{}"))
+    crate::json::to_line(&object)
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ use kmodcore::index::IndexError;
 use kmodcore::moddir::{IndexKind, ModuleDir};
 use serde::Serialize;
 
+use crate::json::text;
+
 /// The whole `modprobe -c --json` document.
 #[derive(Serialize)]
 pub(super) struct ConfigDocument {
@@ -88,11 +90,6 @@ struct Indexes {
     symbols: Vec<AliasEntry>,
 }
 
-/// Text for JSON: a byte string, with U+FFFD where it is not UTF-8.
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn names(names: &Names<'_>) -> Vec<String> {
     names.iter().map(text).collect()
 }
@@ -167,12 +164,4 @@ pub(super) fn config_document(
             symbols: index_entries(dir, IndexKind::Symbols)?,
         },
     })
-}
-
-/// The document as bytes, with a final newline.
-pub(super) fn to_bytes(document: &ConfigDocument) -> Vec<u8> {
-    // A tree of strings and vectors always serialises.
-    let mut out = serde_json::to_vec(document).unwrap_or_default();
-    out.push(b'\n');
-    out
 }

@@ -154,7 +154,7 @@ impl Session<'_> {
         if self.options.json {
             return match super::json::config_document(config, self.dir) {
                 Ok(document) => {
-                    self.out.write(&super::json::to_bytes(&document));
+                    self.out.write(&crate::json::to_output(&document));
                     true
                 }
                 Err(failure) => {
