@@ -309,6 +309,7 @@ fn prose(name: &str) -> Prose {
         "modinfo" => Prose {
             description: MODINFO_DESCRIPTION,
             sections: vec![
+                ("JSON OUTPUT", MODINFO_JSON.into()),
                 ("SIGNATURE VERIFICATION", MODINFO_VERIFY.into()),
                 ("FILES", MODINFO_FILES.into()),
             ],
@@ -577,15 +578,17 @@ the module file cannot be read.
 .PP
 With
 .BR \-\-json ,
-each module gets one JSON object on a line instead:
+the verdicts are printed as one JSON document on a line instead,
 .RS
 .nf
-{"file":PATH,"verdict":VERDICT,"signer":NAME,"key_id":HEX,"reason":REASON}
+{"modules":[{"file":PATH,"verdict":VERDICT,"signer":NAME,"key_id":HEX,"reason":REASON},...]}
 .fi
 .RE
-with
+one object per module in the order of the lines, with
 .B null
-for the parts a verdict does not have.
+for the parts a verdict does not have; errors go to standard error and the exit status is
+the same as without
+.BR \-\-json .
 A builtin module has no file to verify; it is reported as an error.
 For example, with the certificate a kernel was built with:
 .RS
@@ -593,6 +596,90 @@ For example, with the certificate a kernel was built with:
 modinfo \-\-verify certs/signing_key.x509 /lib/modules/$(uname \-r)/kernel/fs/fat/*.ko*
 .fi
 .RE
+"#;
+
+/// The JSON OUTPUT section of modinfo(8): `--json`, field by field.
+const MODINFO_JSON: &str = r#"With
+.BR \-\-json ,
+the modules are printed as one JSON document on standard output, followed by a newline, instead
+of the text: an object whose one member,
+.BR modules ,
+is an array with one object per module shown, in the order the text shows them (an alias
+that matches several modules gives several).
+Errors and warnings go to standard error as without \fB\-\-json\fR, and the exit status is
+the same; a module that could not be read has no object, and when nothing could be shown the
+array is empty.
+\fB\-\-json\fR with \fB\-F\fR, \fB\-a\fR, \fB\-d\fR, \fB\-l\fR, \fB\-p\fR,
+\fB\-n\fR or \fB\-0\fR is refused with an error and status 1; with \fB\-\-verify\fR the
+document holds the verdicts (see SIGNATURE VERIFICATION).
+Names and values are strings (a byte that is not UTF\-8 is shown as U+FFFD).
+Every member is always present:
+.TP
+.B name
+string: the module's name (from the file name for a file, with dashes as underscores);
+.TP
+.B filename
+string: the module file; null for a builtin module;
+.TP
+.B builtin
+boolean: whether the module is built into the kernel;
+.TP
+.B fields
+object: the module's
+.I .modinfo
+fields other than its parameters (for a builtin module, its records in
+.IR modules.builtin.modinfo ),
+each key once, in the order of its first appearance, with an array of all its values in
+file order (\fBalias\fR usually has many; \fBdepends\fR is
+.B [""]
+for a module that needs none);
+.TP
+.B parameters
+array of objects with
+.B name
+(string),
+.B description
+(string, from
+.BR parm )
+and
+.B type
+(string, from
+.BR parmtype ,
+such as
+.B int
+or
+.BR "array of charp" ),
+either null when the module has no such record, in the order of first appearance (the text
+prints them in the reverse order, as kmod does);
+.TP
+.B build_id
+string: the GNU build\-id as colon\-separated upper\-case hex bytes
+.RB ( 01:8C:E8: ...),
+or null;
+.TP
+.B signature
+object with
+.B id_type
+.RB ( "PKCS#7" ),
+.BR signer ,
+.B key_id
+and
+.B hash_algo
+(strings as in the text) and
+.B signature
+(the signature bytes as colon\-separated hex on one line), or null for a module without an
+appended signature.
+The signature is shown, not checked; see SIGNATURE VERIFICATION for that.
+.PP
+For example (shortened):
+.PP
+.nf
+{"modules":[{"name":"usb_storage","filename":"/lib/modules/6.1.0\-47\-amd64/kernel/drivers/usb/storage/usb\-storage.ko",
+"builtin":false,"fields":{"license":["GPL"],"alias":["usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*",...],
+"depends":["usbcore,scsi_mod,scsi_common"],...},"parameters":[{"name":"quirks",
+"description":"supplemental list of device IDs and their quirks","type":"string"},...],
+"build_id":"01:8C:E8:71:...","signature":{"id_type":"PKCS#7",...}}]}
+.fi
 "#;
 
 const MODINFO_FILES: &str = r#".TP

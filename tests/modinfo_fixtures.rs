@@ -317,3 +317,129 @@ fn unknown_names_are_not_found() {
         "modinfo: ERROR: Module alias bad]alias not found.\n"
     );
 }
+
+/// `--json` of `sample()`: every record, grouped, with parameters in file order. The expected
+/// document is written out from the records put into the fixture.
+#[test]
+fn json_document_of_a_module() {
+    let dir = tempdir();
+    let path = write(dir.path(), "sample_mod.ko", &sample().build());
+    let run = rkmod("modinfo", ["--json".as_ref(), path.as_os_str()]);
+    assert_eq!(run.code, 0, "{}", run.stderr_str());
+    assert_eq!(
+        run.stdout_str(),
+        format!(
+            concat!(
+                r#"{{"modules":[{{"name":"sample_mod","filename":"{}","builtin":false,"#,
+                r#""fields":{{"license":["GPL"],"description":["A sample module"],"#,
+                r#""author":["Some One <one@example.org>"],"alias":["pci:v00001234d*sv*sd*bc*sc*i*"],"#,
+                r#""depends":[""],"a_very_long_key_name":["x"],"#,
+                r#""vermagic":["6.1.0-47-amd64 SMP preempt mod_unload modversions "]}},"#,
+                r#""parameters":[{{"name":"debug","description":"Enable debugging","type":"int"}},"#,
+                r#"{{"name":"quiet","description":null,"type":"bool"}},"#,
+                r#"{{"name":"level","description":"Level of things","type":null}}],"#,
+                r#""build_id":"DE:AD:BE:EF:01","signature":null}}]}}"#,
+                "\n"
+            ),
+            path.display()
+        )
+    );
+}
+
+/// A bad file among good ones: the same diagnostics and exit code as the text form, and the
+/// good modules still in the one document.
+#[test]
+fn json_reports_bad_files_and_keeps_the_rest() {
+    let dir = tempdir();
+    let good = write(dir.path(), "good.ko", &sample().build());
+    let bad = write(dir.path(), "bad.ko", b"not an elf file at all");
+    let invalid_parm = write(
+        dir.path(),
+        "oddparm.ko",
+        &ModuleSpec::new("oddparm")
+            .info("parm", "noseparator")
+            .info("parm", "ok:fine")
+            .build(),
+    );
+    let args = [&bad, &good, &invalid_parm];
+    let text = rkmod("modinfo", args);
+    let mut json_args = vec![std::ffi::OsString::from("--json")];
+    json_args.extend(args.iter().map(|p| p.as_os_str().to_owned()));
+    let json = rkmod("modinfo", &json_args);
+    assert_eq!(json.code, 1);
+    assert_eq!(json.code, text.code);
+    assert_eq!(json.stderr_str(), text.stderr_str());
+    assert!(
+        json.stderr_str()
+            .contains("Found invalid \"parm=noseparator\": missing ':'"),
+        "{}",
+        json.stderr_str()
+    );
+    let document: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let modules = document["modules"].as_array().expect("modules");
+    let names: Vec<&str> = modules
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    // The name of a module given as a file comes from its file name, as in kmod.
+    assert_eq!(names, ["good", "oddparm"]);
+    assert_eq!(
+        modules[1]["parameters"],
+        serde_json::json!([{"name": "ok", "description": "fine", "type": null}])
+    );
+    // Nothing at all found: still one (empty) document, and a failure.
+    let run = rkmod("modinfo", ["--json".as_ref(), bad.as_os_str()]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout_str(), "{\"modules\":[]}\n");
+}
+
+/// A field value that is not UTF-8 is shown with U+FFFD, and the document stays valid JSON.
+#[test]
+fn json_values_that_are_not_utf8() {
+    let dir = tempdir();
+    let mut spec = ModuleSpec::new("latin1");
+    spec = spec.info("description", "caf\u{e9}");
+    let mut bytes = spec.build();
+    // Turn the UTF-8 "é" (C3 A9) into E9 A9: a truncated three-byte sequence, not UTF-8.
+    let at = bytes
+        .windows(2)
+        .position(|w| w == [0xc3, 0xa9])
+        .expect("the value");
+    bytes[at] = 0xe9;
+    let path = write(dir.path(), "latin1.ko", &bytes);
+    let run = rkmod("modinfo", ["--json".as_ref(), path.as_os_str()]);
+    assert_eq!(run.code, 0, "{}", run.stderr_str());
+    let document: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    assert_eq!(
+        document["modules"][0]["fields"]["description"][0],
+        "caf\u{fffd}"
+    );
+}
+
+/// `--json` prints whole modules: the options that select fields or a separator are refused.
+#[test]
+fn json_refuses_field_options() {
+    let dir = tempdir();
+    let path = write(dir.path(), "sample_mod.ko", &sample().build());
+    for opts in [
+        vec!["-F", "alias"],
+        vec!["-a"],
+        vec!["-d"],
+        vec!["-l"],
+        vec!["-p"],
+        vec!["-n"],
+        vec!["-0"],
+    ] {
+        let mut args: Vec<std::ffi::OsString> = vec!["--json".into()];
+        args.extend(opts.iter().map(std::ffi::OsString::from));
+        args.push(path.clone().into_os_string());
+        let run = rkmod("modinfo", &args);
+        assert_eq!(run.code, 1, "{opts:?}");
+        assert!(run.stdout.is_empty(), "{opts:?}");
+        assert_eq!(
+            run.stderr_str(),
+            "modinfo: ERROR: --json cannot be combined with -F, -a, -d, -l, -p, -n or -0\n",
+            "{opts:?}"
+        );
+    }
+}

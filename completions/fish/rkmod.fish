@@ -48,7 +48,7 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s p -l parameters 
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s n -l filename -d 'Print only \'filename\''
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s 0 -l null -d 'Use \\0 instead of \\n'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s m -l modname -d 'Handle argument as module name instead of alias or filename'
-complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -l json -d 'With --verify, print one JSON object per module instead of a line (rkmod extension)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -l json -d 'Print one JSON document instead of text; with --verify, the verdicts (rkmod extension)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s V -l version -d 'Show version'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s h -l help -d 'Print help'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s w -l wait -d 'With -r, keep trying for up to MSEC while the module is in use' -r

@@ -6,5 +6,6 @@
 mod depmod;
 mod depmod_cache;
 mod modinfo;
+mod modinfo_json;
 mod modprobe;
 mod verify;

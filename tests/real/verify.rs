@@ -329,7 +329,7 @@ fn verify_modules_signed_by_sign_file() {
     assert_eq!(r.code, 1);
     assert_eq!(r.stdout_str().lines().count(), 4);
 
-    // JSON: one object per module.
+    // JSON: one document, one object per module.
     let mut args: Vec<std::ffi::OsString> = vec!["--json".into()];
     for cert in &all_certs {
         args.push("--verify".into());
@@ -339,22 +339,28 @@ fn verify_modules_signed_by_sign_file() {
     args.push(unsigned.clone().into());
     let r = rkmod("modinfo", args);
     assert_eq!(r.code, 1);
-    let lines: Vec<String> = r.stdout_str().lines().map(str::to_string).collect();
-    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(r.stdout_str().lines().count(), 1, "{}", r.stdout_str());
+    let document: serde_json::Value = serde_json::from_slice(&r.stdout).expect("JSON");
+    let objects = document["modules"].as_array().expect("modules");
+    assert_eq!(objects.len(), 2, "{document}");
+    assert_eq!(objects[0]["file"], modules[0].display().to_string());
+    assert_eq!(objects[0]["verdict"], "valid");
     assert!(
-        lines[0].starts_with(&format!(
-            "{{\"file\":\"{}\",\"verdict\":\"valid\",\"signer\":\"rkmod test ",
-            modules[0].display()
-        )),
+        objects[0]["signer"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("rkmod test ")),
         "{}",
-        lines[0]
+        objects[0]
     );
     assert_eq!(
-        lines[1],
-        format!(
-            "{{\"file\":\"{}\",\"verdict\":\"unsigned\",\"signer\":null,\"key_id\":null,\"reason\":null}}",
-            unsigned.display()
-        )
+        objects[1],
+        serde_json::json!({
+            "file": unsigned.display().to_string(),
+            "verdict": "unsigned",
+            "signer": null,
+            "key_id": null,
+            "reason": null,
+        })
     );
 
     eprintln!(

@@ -6,7 +6,7 @@
 //! module's records from `modules.builtin.modinfo`.
 
 use super::elf::ElfModule;
-use super::signature::{hex_wrapped, read_signature};
+use super::signature::{hex_wrapped, read_signature, SignatureInfo};
 
 /// One `key: value` line of modinfo's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +26,70 @@ impl InfoEntry {
     }
 }
 
+/// What modinfo shows of a module, in its parts: the `.modinfo` records, the build-id and the
+/// signature. [`ModuleDetails::entries`] flattens them into modinfo's list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModuleDetails {
+    /// The `.modinfo` records in file order (for a builtin module, its records from
+    /// `modules.builtin.modinfo`).
+    pub records: Vec<InfoEntry>,
+    /// The GNU build-id note's bytes, when the module has one.
+    pub build_id: Option<Vec<u8>>,
+    /// The appended signature, when kmod would report one.
+    pub signature: Option<SignatureInfo>,
+}
+
+impl ModuleDetails {
+    /// The details of a builtin module: records only.
+    pub fn from_records(records: Vec<InfoEntry>) -> ModuleDetails {
+        ModuleDetails {
+            records,
+            build_id: None,
+            signature: None,
+        }
+    }
+
+    /// The signer as modinfo prints it: kmod prints values as C strings, so a signer with a
+    /// NUL byte ends there.
+    pub fn signer(signature: &SignatureInfo) -> &[u8] {
+        signature
+            .signer
+            .split(|&b| b == 0)
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// modinfo's key/value list: the records, then `build-id`, then `sig_id`, `signer`,
+    /// `sig_key`, `sig_hashalgo` and `signature`, with hex rendered as kmod renders it.
+    pub fn entries(&self) -> Vec<InfoEntry> {
+        let mut list = self.records.clone();
+        if let Some(id) = &self.build_id {
+            list.push(InfoEntry::new(b"build-id", hex_wrapped(id).as_bytes()));
+        }
+        if let Some(sig) = &self.signature {
+            list.push(InfoEntry::new(b"sig_id", sig.id_type.as_bytes()));
+            list.push(InfoEntry::new(b"signer", ModuleDetails::signer(sig)));
+            list.push(InfoEntry::new(
+                b"sig_key",
+                hex_wrapped(&sig.key_id).as_bytes(),
+            ));
+            list.push(InfoEntry::new(b"sig_hashalgo", sig.hash_algo.as_bytes()));
+            list.push(InfoEntry::new(
+                b"signature",
+                hex_wrapped(&sig.signature).as_bytes(),
+            ));
+        }
+        list
+    }
+}
+
 /// Opens a module file and builds its info list (see [`module_info`]).
 pub fn read_module_info(path: &std::path::Path) -> crate::Result<Vec<InfoEntry>> {
+    read_module_details(path).map(|details| details.entries())
+}
+
+/// Opens a module file and reads its [`ModuleDetails`].
+pub fn read_module_details(path: &std::path::Path) -> crate::Result<ModuleDetails> {
     let file = super::ModuleFile::open(path)?;
     let elf = file.elf()?;
     if !elf.has_modinfo() {
@@ -35,7 +97,7 @@ pub fn read_module_info(path: &std::path::Path) -> crate::Result<Vec<InfoEntry>>
             path: path.to_path_buf(),
         });
     }
-    Ok(module_info(&elf, file.contents()))
+    Ok(module_details(&elf, file.contents()))
 }
 
 /// Builds the info list of a module image: `.modinfo`, then build-id, then the signature.
@@ -43,30 +105,20 @@ pub fn read_module_info(path: &std::path::Path) -> crate::Result<Vec<InfoEntry>>
 /// `contents` is the whole decompressed file (the signature sits at its end); `elf` is its
 /// parsed image.
 pub fn module_info(elf: &ElfModule<'_>, contents: &[u8]) -> Vec<InfoEntry> {
-    let mut list: Vec<InfoEntry> = elf
-        .modinfo()
-        .into_iter()
-        .map(|entry| InfoEntry::new(entry.key, entry.value))
-        .collect();
-    if let Some(id) = elf.build_id() {
-        list.push(InfoEntry::new(b"build-id", hex_wrapped(id).as_bytes()));
+    module_details(elf, contents).entries()
+}
+
+/// Reads the [`ModuleDetails`] of a module image (see [`module_info`] for the arguments).
+pub fn module_details(elf: &ElfModule<'_>, contents: &[u8]) -> ModuleDetails {
+    ModuleDetails {
+        records: elf
+            .modinfo()
+            .into_iter()
+            .map(|entry| InfoEntry::new(entry.key, entry.value))
+            .collect(),
+        build_id: elf.build_id().map(<[u8]>::to_vec),
+        signature: read_signature(contents),
     }
-    if let Some(sig) = read_signature(contents) {
-        list.push(InfoEntry::new(b"sig_id", sig.id_type.as_bytes()));
-        // kmod prints values as C strings: a signer with a NUL byte ends there.
-        let signer = sig.signer.split(|&b| b == 0).next().unwrap_or_default();
-        list.push(InfoEntry::new(b"signer", signer));
-        list.push(InfoEntry::new(
-            b"sig_key",
-            hex_wrapped(&sig.key_id).as_bytes(),
-        ));
-        list.push(InfoEntry::new(b"sig_hashalgo", sig.hash_algo.as_bytes()));
-        list.push(InfoEntry::new(
-            b"signature",
-            hex_wrapped(&sig.signature).as_bytes(),
-        ));
-    }
-    list
 }
 
 /// The records of builtin module `name` in a `modules.builtin.modinfo` image.

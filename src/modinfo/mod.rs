@@ -11,9 +11,10 @@
 //!   where REASON names the file and what is wrong with it, instead of a bare errno text.
 //! - `.ko.gz` files are always recognised (kmod only when built with zlib).
 //!
-//! Extension: `--verify CERT` checks each module's appended signature against the given
-//! certificates ([`kmodcore::module::verify`]) instead of showing its fields, one line (or
-//! with `--json`, one JSON object) per module.
+//! Extensions: `--json` prints the modules as one JSON document (module `json`); `--verify CERT`
+//! checks each module's appended signature against the given certificates
+//! ([`kmodcore::module::verify`]) instead of showing its fields, one line per module (with
+//! `--json`, one document of verdicts).
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -23,11 +24,13 @@ use clap::{Arg, ArgAction, Command};
 use kmodcore::lookup::{self, LookupConfig, NoConfig};
 use kmodcore::moddir::ModuleDir;
 use kmodcore::modname;
-use kmodcore::module::info::{read_module_info, InfoEntry};
+use kmodcore::module::info::{read_module_details, InfoEntry, ModuleDetails};
 use kmodcore::module::verify::{verify_file, CertificateSet, Verdict};
 
 use crate::cli::flag;
 use crate::report;
+
+mod json;
 
 const TOOL: &str = "modinfo";
 
@@ -39,7 +42,7 @@ pub const DIFFERENCES: &[&str] = &[
     "A field name longer than 15 bytes is printed without padding, as kmod 34 and later do (kmod 30 to 33 pad it with a negative printf width, which adds spaces).",
     "A module with a GNU build-id note gets a \"build-id:\" line after its .modinfo fields, as kmod's development branch prints it; released kmod (up to 34.2) has no such line.",
     "--version prints \"kmod version 34 (rkmod VERSION)\" so that scripts reading kmod's version keep working.",
-    "--verify and --json are rkmod extensions (see SIGNATURE VERIFICATION). Because of them, the abbreviations --v and --ver of --version are ambiguous here; kmod accepts them.",
+    "--json and --verify are rkmod extensions (see JSON OUTPUT and SIGNATURE VERIFICATION). Because of them, the abbreviations --v and --ver of --version are ambiguous here; kmod accepts them.",
 ];
 
 /// modinfo's command-line definition.
@@ -98,8 +101,7 @@ pub fn command() -> Command {
             Arg::new("json")
                 .long("json")
                 .action(ArgAction::SetTrue)
-                .requires("verify")
-                .help("With --verify, print one JSON object per module instead of a line (rkmod extension)"),
+                .help("Print one JSON document instead of text; with --verify, the verdicts (rkmod extension)"),
         )
         .arg(flag("version", 'V', "Show version"))
         .arg(
@@ -127,7 +129,7 @@ pub struct Options {
     /// The certificate files of `--verify`; when there are any, modules are verified
     /// instead of shown.
     pub verify: Vec<OsString>,
-    /// Print verification results as JSON (`--json`).
+    /// Print one JSON document instead of text (`--json`).
     pub json: bool,
     /// The arguments.
     pub targets: Vec<OsString>,
@@ -195,10 +197,13 @@ impl Options {
     }
 }
 
-/// What one argument produced: its stdout bytes, its stderr lines, and whether it failed.
+/// What one argument produced: its stdout bytes (or with `--json`, its objects), its stderr
+/// lines, and whether it failed.
 #[derive(Debug, Default)]
 struct Rendered {
     stdout: Vec<u8>,
+    objects: Vec<json::ModuleObject>,
+    verdicts: Vec<json::VerdictObject>,
     stderr: Vec<String>,
     failed: bool,
 }
@@ -228,6 +233,13 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 0;
     }
     let options = Options::from_matches(&matches);
+    if options.json && (options.field.is_some() || options.separator == 0) {
+        report::error(
+            TOOL,
+            "--json cannot be combined with -F, -a, -d, -l, -p, -n or -0",
+        );
+        return 1;
+    }
     if options.targets.is_empty() {
         report::error(TOOL, "missing module or filename.");
         return 1;
@@ -246,13 +258,17 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let config = NoConfig;
     let mut out = report::Output::new();
     let mut failed = false;
+    let mut objects = Vec::new();
+    let mut verdicts = Vec::new();
     // Every argument is worked on in parallel (decompression dominates); output stays in
     // argument order.
     crate::parallel::map_ordered(
         &options.targets,
         |target| render_argument(&options, &dir, &config, certs, target),
-        |r| {
+        |mut r| {
             out.write(&r.stdout);
+            objects.append(&mut r.objects);
+            verdicts.append(&mut r.verdicts);
             if !r.stderr.is_empty() {
                 out.flush();
                 for line in &r.stderr {
@@ -263,6 +279,15 @@ pub fn run(args: Vec<OsString>) -> i32 {
             true
         },
     );
+    if options.json {
+        // One document, after every argument's diagnostics.
+        let document = if certs.is_some() {
+            crate::json::to_output(&json::Document { modules: verdicts })
+        } else {
+            crate::json::to_output(&json::Document { modules: objects })
+        };
+        out.write(&document);
+    }
     out.flush();
     i32::from(failed)
 }
@@ -388,6 +413,10 @@ fn render_module(
         render_verdict(options, certs, target, r);
         return;
     }
+    if options.json {
+        render_object(dir, target, r);
+        return;
+    }
     let sep = options.separator;
     let field = options.field.as_deref();
     let filename: &[u8] = match &target.path {
@@ -413,39 +442,98 @@ fn render_module(
         None => push_padded(&mut r.stdout, b"filename", filename, sep),
         Some(_) => {}
     }
+    if let Some(Found {
+        details: Some(details),
+        ..
+    }) = find_details(dir, target, r)
+    {
+        render_info(&details.entries(), field, sep, r);
+    }
+}
 
-    let info = match &target.path {
-        Some(path) => match read_module_info(Path::new(OsStr::from_bytes(path))) {
-            Ok(info) => info,
-            Err(e) => {
-                r.error(format!(
-                    "could not get modinfo from '{}': {e}",
-                    String::from_utf8_lossy(&target.name)
-                ));
-                return;
-            }
-        },
-        None => {
-            let builtin = target.builtin_hint || dir.is_builtin(&target.name).unwrap_or(false);
-            if !builtin {
-                // kmod finds no file and no builtin record: it prints nothing more and
-                // counts this as success.
-                return;
-            }
-            match dir.builtin_modinfo(&target.name) {
-                Ok(Some(info)) => info,
-                Ok(None) => return, // an old kernel without modules.builtin.modinfo
-                Err(e) => {
-                    r.error(format!(
-                        "could not get modinfo from '{}': {e}",
-                        String::from_utf8_lossy(&target.name)
-                    ));
-                    return;
-                }
-            }
-        }
+/// What modinfo found of a module to show.
+struct Found {
+    /// Whether it is built into the kernel.
+    builtin: bool,
+    /// Its records, build-id and signature; none when kmod shows no fields (a module with
+    /// neither a file nor a builtin record, or a kernel without modules.builtin.modinfo).
+    details: Option<ModuleDetails>,
+}
+
+/// Reads what modinfo shows of `target`: its file, or for a builtin module its records in
+/// modules.builtin.modinfo. `None` when that failed (the error is in `r`).
+fn find_details(dir: &ModuleDir, target: &Target, r: &mut Rendered) -> Option<Found> {
+    let failed = |r: &mut Rendered, e: kmodcore::Error| {
+        r.error(format!(
+            "could not get modinfo from '{}': {e}",
+            String::from_utf8_lossy(&target.name)
+        ));
     };
-    render_info(&info, field, sep, r);
+    if let Some(path) = &target.path {
+        return match read_module_details(Path::new(OsStr::from_bytes(path))) {
+            Ok(details) => Some(Found {
+                builtin: false,
+                details: Some(details),
+            }),
+            Err(e) => {
+                failed(r, e);
+                None
+            }
+        };
+    }
+    let builtin = target.builtin_hint || dir.is_builtin(&target.name).unwrap_or(false);
+    if !builtin {
+        // kmod finds no file and no builtin record: it prints nothing more and counts this
+        // as success.
+        return Some(Found {
+            builtin,
+            details: None,
+        });
+    }
+    match dir.builtin_modinfo(&target.name) {
+        Ok(records) => Some(Found {
+            builtin,
+            details: records.map(ModuleDetails::from_records),
+        }),
+        Err(e) => {
+            failed(r, e);
+            None
+        }
+    }
+}
+
+/// `--json`: the object of one module, with invalid parameter records reported on standard
+/// error as the text form reports them.
+fn render_object(dir: &ModuleDir, target: &Target, r: &mut Rendered) {
+    let Some(found) = find_details(dir, target, r) else {
+        return;
+    };
+    let details = found.details.unwrap_or_default();
+    for entry in &details.records {
+        if is_param(&entry.key) && !entry.value.contains(&b':') {
+            report_invalid_param(r, entry);
+        }
+    }
+    r.objects.push(json::module_object(
+        &target.name,
+        target.path.as_deref(),
+        found.builtin,
+        &details,
+    ));
+}
+
+/// Whether a `.modinfo` record describes a parameter.
+fn is_param(key: &[u8]) -> bool {
+    key == b"parm" || key == b"parmtype"
+}
+
+/// Reports a parameter record without a `:`; kmod reports it and carries on, without failing.
+fn report_invalid_param(r: &mut Rendered, entry: &InfoEntry) {
+    r.stderr.push(format!(
+        "Found invalid \"{}={}\": missing ':'",
+        String::from_utf8_lossy(&entry.key),
+        String::from_utf8_lossy(&entry.value)
+    ));
 }
 
 /// A module parameter gathered from `parm` and `parmtype` records.
@@ -485,15 +573,7 @@ fn add_param<'a>(params: &mut Vec<Param<'a>>, entry: &'a InfoEntry) -> bool {
 
 fn render_info(info: &[InfoEntry], field: Option<&[u8]>, sep: u8, r: &mut Rendered) {
     let mut params: Vec<Param<'_>> = Vec::new();
-    let is_param = |key: &[u8]| key == b"parm" || key == b"parmtype";
-    let invalid = |r: &mut Rendered, entry: &InfoEntry| {
-        // kmod reports this and carries on; it does not make modinfo fail.
-        r.stderr.push(format!(
-            "Found invalid \"{}={}\": missing ':'",
-            String::from_utf8_lossy(&entry.key),
-            String::from_utf8_lossy(&entry.value)
-        ));
-    };
+    let invalid = report_invalid_param;
     for entry in info {
         match field {
             Some(b"parm") => {
@@ -558,7 +638,7 @@ fn render_info(info: &[InfoEntry], field: Option<&[u8]>, sep: u8, r: &mut Render
     }
 }
 
-/// What `--verify` prints for one module: a line, or a JSON object with `--json`.
+/// What `--verify` shows of one module: a line, or with `--json` an object.
 fn render_verdict(options: &Options, certs: &CertificateSet, target: &Target, r: &mut Rendered) {
     let Some(path) = &target.path else {
         let name = String::from_utf8_lossy(&target.name);
@@ -568,57 +648,18 @@ fn render_verdict(options: &Options, certs: &CertificateSet, target: &Target, r:
     let shown = String::from_utf8_lossy(path).into_owned();
     let result = verify_file(Path::new(OsStr::from_bytes(path)), certs);
     r.failed |= !result.as_ref().is_ok_and(Verdict::is_valid);
-    let line = if options.json {
-        verdict_json(&shown, &result)
+    if options.json {
+        r.verdicts.push(json::verdict_object(&shown, &result));
     } else {
-        verdict_line(&shown, &result)
-    };
-    r.stdout.extend_from_slice(line.as_bytes());
-    r.stdout.push(b'\n');
-}
-
-/// Key ids as modinfo shows them, on one line: `6A:39:FB`.
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// The fields of a verdict: its kind, the signer, the key id and a reason, where it has them.
-fn verdict_fields(
-    result: &kmodcore::Result<Verdict>,
-) -> (&'static str, Option<String>, Option<String>, Option<String>) {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    match result {
-        Err(e) => ("error", None, None, Some(e.to_string())),
-        Ok(v) => match v {
-            Verdict::Valid { signer, key_id } | Verdict::UnknownKey { signer, key_id } => {
-                (v.kind(), Some(text(signer)), Some(hex(key_id)), None)
-            }
-            Verdict::BadSignature {
-                signer,
-                key_id,
-                reason,
-            } => (
-                v.kind(),
-                Some(text(signer)),
-                Some(hex(key_id)),
-                Some((*reason).to_string()),
-            ),
-            Verdict::UnsupportedAlgorithm(what) | Verdict::Malformed(what) => {
-                (v.kind(), None, None, Some(what.clone()))
-            }
-            Verdict::Unsigned => (v.kind(), None, None, None),
-            _ => (v.kind(), None, None, None),
-        },
+        r.stdout
+            .extend_from_slice(verdict_line(&shown, &result).as_bytes());
+        r.stdout.push(b'\n');
     }
 }
 
 /// `PATH: KIND (REASON; signer: NAME, key id: HEX)`, with the parts a verdict has.
 fn verdict_line(path: &str, result: &kmodcore::Result<Verdict>) -> String {
-    let (kind, signer, key_id, reason) = verdict_fields(result);
+    let (kind, signer, key_id, reason) = json::verdict_fields(result);
     let mut details = Vec::new();
     if let Some(reason) = reason {
         details.push(reason);
@@ -637,48 +678,9 @@ fn verdict_line(path: &str, result: &kmodcore::Result<Verdict>) -> String {
     }
 }
 
-/// One `--verify --json` line (the field table is SIGNATURE VERIFICATION in modinfo(8)).
-#[derive(serde::Serialize)]
-struct JsonVerdict<'a> {
-    /// The module file.
-    file: &'a str,
-    /// `valid`, `unsigned`, `bad signature`, `unknown key`, `unsupported algorithm`,
-    /// `malformed` or `error`.
-    verdict: &'static str,
-    /// The signer's name, where the signature names one.
-    signer: Option<String>,
-    /// The signing key's id, as `6A:39:FB`.
-    key_id: Option<String>,
-    /// Why the verdict is what it is, where there is a reason.
-    reason: Option<String>,
-}
-
-/// One JSON object: `{"file":..,"verdict":..,"signer":..,"key_id":..,"reason":..}`, with
-/// `null` for the parts a verdict does not have.
-fn verdict_json(path: &str, result: &kmodcore::Result<Verdict>) -> String {
-    let (verdict, signer, key_id, reason) = verdict_fields(result);
-    let object = JsonVerdict {
-        file: path,
-        verdict,
-        signer,
-        key_id,
-        reason,
-    };
-    crate::json::to_line(&object)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_strings_are_escaped() {
-        let result = Ok(Verdict::Malformed("a\"b\\c\n\u{1}é".to_string()));
-        assert_eq!(
-            verdict_json("/m.ko", &result),
-            r#"{"file":"/m.ko","verdict":"malformed","signer":null,"key_id":null,"reason":"a\"b\\c\n\u0001é"}"#
-        );
-    }
 
     #[test]
     fn verdict_lines() {
@@ -695,7 +697,7 @@ mod tests {
             "/m.ko: unsigned"
         );
         assert_eq!(
-            verdict_json("/m.ko", &valid),
+            crate::json::to_line(&json::verdict_object("/m.ko", &valid)),
             r#"{"file":"/m.ko","verdict":"valid","signer":"Build key","key_id":"6A:09","reason":null}"#
         );
     }
