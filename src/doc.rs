@@ -1033,16 +1033,16 @@ the loaded modules;
 each module's size, use count and users.
 "#;
 
-/// The JSON OUTPUT section of modprobe(8): `-c --json`, field by field.
-const MODPROBE_JSON: &str = r#"With
-.BR "\-c \-\-json" ,
-the configuration and the index dumps are printed as one JSON document on standard output,
-followed by a newline, instead of the text.
-Errors, their messages and the exit status are those of
-.BR \-c .
-\fB\-\-json\fR with anything but \fB\-c\fR is refused with an error and status 1.
-The document holds what the text holds, in the same order; names, patterns and commands are
-strings (a byte that is not UTF\-8 is shown as U+FFFD).
+/// The JSON OUTPUT section of modprobe(8): `-c --json` and `-D --json`, field by field.
+const MODPROBE_JSON: &str = r#"\fB\-\-json\fR works with \fB\-c\fR and with \fB\-D\fR; with anything else
+(a real load, \fB\-n\fR, \fB\-R\fR, \fB\-r\fR, the symbol listings) it is refused with an
+error and status 1.
+In both, one JSON document is printed on standard output, followed by a newline, instead of
+the text; errors, their messages and the exit status are those of the text form.
+The document holds what the text holds, in the same order; names, paths, patterns, options
+and commands are strings (a byte that is not UTF\-8 is shown as U+FFFD).
+.SS "modprobe \-c \-\-json"
+The configuration and the index dumps.
 Every member is always present, as an empty array when there is nothing to list:
 .TP
 .B blacklist
@@ -1101,8 +1101,60 @@ both arrays of objects with
 and
 .B module
 (strings), in the order the text dumps them.
+.SS "modprobe \-D \-\-json"
+The load plan: an object whose one member,
+.BR requests ,
+is an array with one object per request (argument) that was found, in command\-line order
+(a request that is not found has no object; its message is on standard error), with
+.TP
+.B request
+string: the argument as given;
+.TP
+.B steps
+array: the steps the text prints as lines, in load order (dependencies and pre\-softdeps
+first, the module, then post\-softdeps), each an object with every member present:
+.RS
+.TP
+.B action
+string:
+.B insmod
+(the module file would be inserted),
+.B install
+(its install command would run instead) or
+.B builtin
+(the module is built into the kernel);
+.TP
+.B module
+string: the module's name;
+.TP
+.B path
+string: the module file for
+.BR insmod ,
+else null;
+.TP
+.B options
+string: the options the module would get (from the configuration, then the command line's
+for the requested module) exactly as they would be passed, trailing space included; empty
+when none and for
+.BR builtin ;
+.TP
+.B command
+string: the install command as configured (\fB$CMDLINE_OPTS\fR unexpanded) for
+.BR install ,
+else null;
+.TP
+.B builtin
+boolean: true for
+.BR builtin .
+.RE
 .PP
-\fB\-\-show\-depends\fR has no JSON form yet.
+For example:
+.PP
+.nf
+{"requests":[{"request":"usb\-storage","steps":[{"action":"insmod","module":"usb_common",
+"path":"/lib/modules/6.1.0\-47\-amd64/kernel/drivers/usb/common/usb\-common.ko","options":"",
+"command":null,"builtin":false},...]}]}
+.fi
 "#;
 
 /// The JSON OUTPUT section of lsmod(8) and kmod(8): the `--json` document, field by field.

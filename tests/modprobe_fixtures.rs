@@ -326,15 +326,73 @@ fn show_config_json_has_every_directive() {
     );
 }
 
-/// `--json` is for `-c` only (so far); anything else is refused, not silently printed as text.
+/// `--json` is for `-c` and `-D`; anything else (a real load, `-n`, `-R`, `-r`, the symbol
+/// listings) is refused, not silently printed as text, and nothing is loaded.
 #[test]
-fn json_without_show_config_is_refused() {
+fn json_without_show_config_or_show_depends_is_refused() {
     let fixture = Fixture::new("");
-    let run = fixture.modprobe(&["--json", "-D", "a"]);
+    for args in [
+        &["--json", "a"][..],
+        &["--json", "-n", "a"],
+        &["--json", "-D", "-R", "a"],
+        &["--json", "-r", "a"],
+        &["--json", "--show-exports", "a"],
+    ] {
+        let run = fixture.modprobe(args);
+        assert_eq!(run.code, 1, "{args:?}");
+        assert_eq!(run.stdout_str(), "", "{args:?}");
+        assert_eq!(
+            run.stderr_str(),
+            "modprobe: ERROR: --json is supported with -c (--show-config) and -D (--show-depends) only\n",
+            "{args:?}"
+        );
+    }
+}
+
+/// `-D --json`: the plan of each request found, with options (as kmod passes them to the
+/// kernel, with its trailing space), an install command, and the failure of a missing request
+/// on stderr (and in the exit code) as the text form has them.
+#[test]
+fn show_depends_json_plan() {
+    let fixture = Fixture::new("options b p=1\ninstall a /bin/echo installing $CMDLINE_OPTS\n");
+    let conf = fixture.conf().display().to_string();
+    let moddir = fixture.root().join("lib/modules").join(KVER);
+    let text = fixture.modprobe(&["-C", &conf, "-a", "-D", "pci:v1234d1", "missing", "b"]);
+    let run = fixture.modprobe(&[
+        "-C",
+        &conf,
+        "--json",
+        "-a",
+        "-D",
+        "pci:v1234d1",
+        "missing",
+        "b",
+    ]);
     assert_eq!(run.code, 1);
-    assert_eq!(run.stdout_str(), "");
+    assert_eq!(run.code, text.code);
+    assert_eq!(run.stderr_str(), text.stderr_str());
+    assert!(
+        run.stderr_str().contains("Module missing not found"),
+        "{}",
+        run.stderr_str()
+    );
+    let b = format!("{}/kernel/b.ko", moddir.display());
     assert_eq!(
-        run.stderr_str(),
-        "modprobe: ERROR: --json is supported with -c (--show-config) only\n"
+        text.stdout_str(),
+        format!("insmod {b} p=1 \ninstall /bin/echo installing $CMDLINE_OPTS \ninsmod {b} p=1 \n")
+    );
+    assert_eq!(
+        run.stdout_str(),
+        format!(
+            concat!(
+                r#"{{"requests":[{{"request":"pci:v1234d1","steps":["#,
+                r#"{{"action":"insmod","module":"b","path":"{b}","options":"p=1 ","command":null,"builtin":false}},"#,
+                r#"{{"action":"install","module":"a","path":null,"options":"","command":"/bin/echo installing $CMDLINE_OPTS","builtin":false}}]}},"#,
+                r#"{{"request":"b","steps":["#,
+                r#"{{"action":"insmod","module":"b","path":"{b}","options":"p=1 ","command":null,"builtin":false}}]}}]}}"#,
+                "\n"
+            ),
+            b = b
+        )
     );
 }

@@ -27,5 +27,5 @@ complete -c modprobe -s s -l syslog -d 'Print messages to syslog instead of stde
 complete -c modprobe -s q -l quiet -d 'Print no messages'
 complete -c modprobe -s v -l verbose -d 'Print more messages'
 complete -c modprobe -s V -l version -d 'Show the version'
-complete -c modprobe -l json -d 'With -c, print the configuration and indexes as one JSON document'
+complete -c modprobe -l json -d 'With -c or -D, print the configuration and indexes, or the load plan, as one JSON document (rkmod extension)'
 complete -c modprobe -s h -l help -d 'Print help'

@@ -80,7 +80,7 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s s -l syslog -d 
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s q -l quiet -d 'Print no messages'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s v -l verbose -d 'Print more messages'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s V -l version -d 'Show the version'
-complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -l json -d 'With -c, print the configuration and indexes as one JSON document'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -l json -d 'With -c or -D, print the configuration and indexes, or the load plan, as one JSON document (rkmod extension)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s h -l help -d 'Print help'
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s P -l symbol-prefix -d 'Architecture symbol prefix' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s C -l config -d 'Read configuration from PATH' -r

@@ -84,7 +84,7 @@ pub fn command() -> Command {
             Arg::new("json")
                 .long("json")
                 .action(ArgAction::SetTrue)
-                .help("With -c, print the configuration and indexes as one JSON document"),
+                .help("With -c or -D, print the configuration and indexes, or the load plan, as one JSON document (rkmod extension)"),
         )
         .arg(
             Arg::new("parallel")
@@ -159,7 +159,7 @@ pub struct Options {
     pub deprecated: Vec<&'static str>,
     /// `--parallel[=N]`: load with this many threads (0: the number of CPUs); off when `None`.
     pub parallel: Option<u16>,
-    /// `--json`: with `-c`, print one JSON document instead of the text.
+    /// `--json`: with `-c` or `-D`, print one JSON document instead of the text.
     pub json: bool,
 }
 

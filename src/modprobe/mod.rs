@@ -20,6 +20,7 @@ mod args;
 mod json;
 mod output;
 mod parallel;
+mod plan;
 mod session;
 
 use std::ffi::OsString;
@@ -61,7 +62,7 @@ pub const DIFFERENCES: &[&str] = &[
     "MODPROBE_OPTIONS handed to install and remove commands carries the received value plus this run's own -C, -q, -v and -s options once; kmod appends every option again at each level, so the variable doubles with each nested modprobe.",
     "The kernel's own call, `modprobe -q -- NAME`, never treats NAME as a file, even when it starts with / or ./ (kmod 31 and later do).",
     "When modules.dep.bin is missing, a request that is not found gets a hint to run depmod; a corrupt index is an error naming the file (kmod treats it as missing).",
-    "--json (with -c) is an rkmod extension (see JSON OUTPUT).",
+    "--json (with -c or --show-depends) is an rkmod extension (see JSON OUTPUT).",
     "An install or remove command killed by a signal is a failure; kmod counts it as success.",
     "`modprobe -r -w MSEC` of a module still in use when the time runs out prints \"could not remove 'm': Resource temporarily unavailable\" and exits 1. kmod (30 to 34) exits 0 silently with the module still loaded when its last sleep ends exactly on the deadline, and spins forever when the sleep overshoots it (its backoff halves a zero interval until the clock goes back).",
     "`modprobe -r --remove-holders m`, when removing a holder already took m out as an unused dependency, exits 0; kmod then tries to remove m again and fails with \"could not remove 'm': No such file or directory\", exit 1, although the module is gone.",
@@ -115,6 +116,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         dir_path: &dir_path,
         kernel: &kernel,
         hint: None,
+        plan: None,
     };
     let ok = session.dispatch(&config);
     session.out.flush();

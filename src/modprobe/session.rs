@@ -20,6 +20,7 @@ use crate::report;
 
 use super::args::{LOG_CRIT, LOG_WARNING};
 use super::output::Log;
+use super::plan::{PlanDocument, Request};
 use super::{DEPTH_ENV, MAX_COMMAND_DEPTH, MODPROBE_OPTIONS};
 
 /// The module directory kmod uses: `ROOT/lib/modules/KVER` when `-d` or `-S` is given, else
@@ -71,6 +72,8 @@ pub(super) struct Session<'a> {
     pub(super) kernel: &'a NixKernel,
     /// An explanation for the last failed load, printed after kmod's message.
     pub(super) hint: Option<String>,
+    /// `--show-depends --json`: the plan being collected instead of printed.
+    pub(super) plan: Option<PlanDocument>,
 }
 
 /// What a step of the run ended with: go on, or stop now (a FATAL message was printed).
@@ -97,9 +100,16 @@ impl Session<'_> {
     }
 
     pub(super) fn dispatch(&mut self, config: &Config) -> bool {
-        if self.options.json && self.options.mode != Mode::ShowConfig {
-            self.error("--json is supported with -c (--show-config) only");
-            return false;
+        if self.options.json {
+            if !(self.options.mode == Mode::ShowConfig || self.shows_depends()) {
+                self.error(
+                    "--json is supported with -c (--show-config) and -D (--show-depends) only",
+                );
+                return false;
+            }
+            if self.options.mode == Mode::Insert {
+                self.plan = Some(PlanDocument::default());
+            }
         }
         match self.options.mode {
             Mode::ShowConfig => self.show_config(config),
@@ -121,32 +131,48 @@ impl Session<'_> {
                 ok
             }
             Mode::Insert => {
-                let mut resolver = Resolver::new(self.dir, config);
-                let args = self.options.args.clone();
-                if let Some(threads) = self.parallel_threads() {
-                    return self.insert_parallel(&mut resolver, &args, threads);
+                let ok = self.insert_all(config);
+                if let Some(plan) = self.plan.take() {
+                    // The plan of every request found, also when one of them failed.
+                    self.out.write(&crate::json::to_output(&plan));
                 }
-                if self.options.all {
-                    let mut ok = true;
-                    for arg in &args {
-                        match self.insert(&mut resolver, arg, None) {
-                            Ok(true) => {}
-                            Ok(false) => ok = false,
-                            Err(Stop) => return false,
-                        }
-                    }
-                    ok
-                } else {
-                    let (first, params) = args
-                        .split_first()
-                        .map_or((OsString::new(), &[][..]), |(f, p)| (f.clone(), p));
-                    let extra = (!params.is_empty()).then(|| {
-                        kmodcore::kernel::join_params(params.iter().map(|p| p.as_bytes()))
-                    });
-                    self.insert(&mut resolver, &first, extra.as_deref())
-                        .unwrap_or(false)
+                ok
+            }
+        }
+    }
+
+    /// Whether this run is `--show-depends` (`-D`): a dry run of the insert mode that shows
+    /// every step, loaded or not, and only that.
+    fn shows_depends(&self) -> bool {
+        let o = self.options;
+        o.mode == Mode::Insert && o.flags.dry_run && o.flags.ignore_loaded && !o.lookup_only
+    }
+
+    /// The insert mode: every argument with `-a`, else the first with the rest as options.
+    fn insert_all(&mut self, config: &Config) -> bool {
+        let mut resolver = Resolver::new(self.dir, config);
+        let args = self.options.args.clone();
+        if let Some(threads) = self.parallel_threads() {
+            return self.insert_parallel(&mut resolver, &args, threads);
+        }
+        if self.options.all {
+            let mut ok = true;
+            for arg in &args {
+                match self.insert(&mut resolver, arg, None) {
+                    Ok(true) => {}
+                    Ok(false) => ok = false,
+                    Err(Stop) => return false,
                 }
             }
+            ok
+        } else {
+            let (first, params) = args
+                .split_first()
+                .map_or((OsString::new(), &[][..]), |(f, p)| (f.clone(), p));
+            let extra = (!params.is_empty())
+                .then(|| kmodcore::kernel::join_params(params.iter().map(|p| p.as_bytes())));
+            self.insert(&mut resolver, &first, extra.as_deref())
+                .unwrap_or(false)
         }
     }
 
@@ -270,6 +296,9 @@ impl Session<'_> {
         let Some(ids) = self.resolve_any(resolver, arg)? else {
             return Ok(false);
         };
+        if let Some(plan) = &mut self.plan {
+            plan.requests.push(Request::new(arg.as_bytes()));
+        }
         let mut ok = true;
         for id in ids {
             ok = self.insert_one(resolver, id, extra)?;
@@ -454,7 +483,11 @@ impl Reporter for SessionReporter<'_, '_> {
         let s = &mut *self.session;
         match report {
             Report::Show(shown) => {
-                if s.options.show {
+                if let Some(plan) = &mut s.plan {
+                    if let Some(request) = plan.requests.last_mut() {
+                        request.push(&shown);
+                    }
+                } else if s.options.show {
                     s.out.write(&shown.line());
                 }
             }

@@ -175,13 +175,14 @@ fn run_rkmod(ctx: &Ctx, case: &Case) -> Run {
     run_rkmod_with(ctx, case, &[])
 }
 
-/// [`run_rkmod`] with `extra` arguments after the case's own (rkmod-only options).
+/// [`run_rkmod`] with `extra` arguments (rkmod-only options) before the case's own, so that
+/// they stay options when the case has `--` or module parameters.
 fn run_rkmod_with(ctx: &Ctx, case: &Case, extra: &[&str]) -> Run {
     let root = fake_root(case);
     let mut cmd = Command::new(rkmod_bin());
     cmd.arg("modprobe")
-        .args(args(ctx, case))
         .args(extra)
+        .args(args(ctx, case))
         .current_dir(&ctx.testdata)
         .env_remove("MODPROBE_OPTIONS")
         .env("RKMOD_SYSROOT", root.path());
@@ -1194,4 +1195,148 @@ fn config_text(document: &serde_json::Value) -> String {
         }
     }
     out
+}
+
+/// Whether `args` are a `--show-depends` run that `--json` accepts: `-D` in the insert mode,
+/// without `-R`.
+fn is_json_show_depends(args: &[&str]) -> bool {
+    let has = |flags: &[&str]| args.iter().any(|a| flags.contains(a));
+    let short = |c: char| {
+        args.iter()
+            .any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains(c))
+    };
+    (has(&["--show-depends"]) || short('D'))
+        && !has(&[
+            "--show-alias",
+            "--resolve-alias",
+            "--remove",
+            "--show-config",
+            "--showconfig",
+            "--show-modversions",
+            "--dump-modversions",
+            "--show-exports",
+        ])
+        && !short('R')
+        && !short('r')
+        && !short('c')
+}
+
+/// `modprobe --show-depends --json` (an rkmod extension) against kmod's `--show-depends`
+/// text: for every `-D` case of the real 6.1 suite, the document, written out again as kmod's
+/// lines by this test, is kmod's stdout (the newest kmod's where kmod 30 differs, with the
+/// case's deliberate change applied), stderr and the exit code are kmod's, and each step's
+/// module is the one its file or line names.
+#[test]
+fn show_depends_json_matches_kmods_text() {
+    let Some(ctx) = context() else { return };
+    let kmod30 = kmod_tool("modprobe").expect("kmod's modprobe");
+    let all = [
+        SHOW_DEPENDS,
+        LOOKUPS,
+        CONFIG_ALIASES,
+        OPTIONS,
+        COMMANDS,
+        BLACKLIST,
+        SOFTDEPS,
+        CONFIG_FILES,
+        STATE,
+        ERRORS,
+        HEAD_ONLY,
+    ];
+    let (mut compared, mut steps, mut installs, mut builtins) = (0, 0, 0, 0);
+    for case in all.iter().flat_map(|cases| cases.iter()) {
+        if !is_json_show_depends(case.args) {
+            continue;
+        }
+        let expected = match case.expect {
+            Expect::Kmod30 => libkmod_prefix(&ctx, run_kmod(&ctx, case, &kmod30)),
+            Expect::Deliberate(_, change) => {
+                change(&ctx, libkmod_prefix(&ctx, run_kmod(&ctx, case, &kmod30)))
+            }
+            Expect::Head(_) => match kmod_head() {
+                Some(bin) => run_kmod(&ctx, case, &bin),
+                None => read_golden(&ctx, case.name).expect("a golden file for a head case"),
+            },
+        };
+        let ours = run_rkmod_with(&ctx, case, &["--json"]);
+        assert_eq!(ours.code, expected.code, "exit code, case {}", case.name);
+        assert_eq!(
+            ours.stderr_str(),
+            expected.stderr_str(),
+            "stderr, case {}",
+            case.name
+        );
+        let document: serde_json::Value = serde_json::from_slice(&ours.stdout)
+            .unwrap_or_else(|e| panic!("case {}: not JSON: {e}", case.name));
+        let mut text = String::new();
+        for request in document["requests"].as_array().expect("requests") {
+            assert!(request["request"].is_string(), "case {}", case.name);
+            for step in request["steps"].as_array().expect("steps") {
+                text += &plan_line(case.name, step);
+                steps += 1;
+                match step["action"].as_str() {
+                    Some("install") => installs += 1,
+                    Some("builtin") => builtins += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert!(
+            text == expected.stdout_str(),
+            "case {}: the document differs from kmod's text:\n{}",
+            case.name,
+            difference(
+                &Run {
+                    stdout: text.clone().into_bytes(),
+                    stderr: Vec::new(),
+                    code: 0
+                },
+                &Run {
+                    stdout: expected.stdout.clone(),
+                    stderr: Vec::new(),
+                    code: 0
+                }
+            )
+        );
+        compared += 1;
+    }
+    eprintln!("show-depends --json: {compared} cases, {steps} steps ({installs} install, {builtins} builtin)");
+    // The suite must have exercised every kind of step.
+    assert!(compared >= 40, "only {compared} cases compared");
+    assert!(
+        steps >= 100 && installs >= 3 && builtins >= 3,
+        "{steps} steps, {installs} installs, {builtins} builtins"
+    );
+}
+
+/// A `--show-depends` line written from one step of the document, after checking that the
+/// step's members agree with each other.
+fn plan_line(case: &str, step: &serde_json::Value) -> String {
+    let s = |key: &str| {
+        step[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("case {case}: {key} is a string in {step}"))
+            .to_string()
+    };
+    let module = s("module");
+    let builtin = step["builtin"].as_bool().expect("builtin is a boolean");
+    match step["action"].as_str() {
+        Some("insmod") => {
+            let path = s("path");
+            let stem = path.rsplit('/').next().unwrap().split('.').next().unwrap();
+            assert_eq!(stem.replace('-', "_"), module, "case {case}: {step}");
+            assert!(step["command"].is_null() && !builtin, "case {case}: {step}");
+            format!("insmod {path} {}\n", s("options"))
+        }
+        Some("install") => {
+            assert!(step["path"].is_null() && !builtin, "case {case}: {step}");
+            format!("install {} {}\n", s("command"), s("options"))
+        }
+        Some("builtin") => {
+            assert!(step["path"].is_null() && step["command"].is_null() && builtin);
+            assert_eq!(s("options"), "", "case {case}: {step}");
+            format!("builtin {module}\n")
+        }
+        other => panic!("case {case}: unexpected action {other:?} in {step}"),
+    }
 }

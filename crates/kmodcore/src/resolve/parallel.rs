@@ -345,6 +345,7 @@ fn run_job(
         Action::Install { command, options } => say(
             reporter,
             Report::Show(Shown::Install {
+                name: job.name.clone(),
                 command: command.clone(),
                 options: options.clone(),
             }),
@@ -363,6 +364,7 @@ fn run_job(
         Action::Load { path, options } => say(
             reporter,
             Report::Show(Shown::Insmod {
+                name: job.name.clone(),
                 path: path.as_os_str().as_encoded_bytes().to_vec(),
                 options: options.clone(),
             }),

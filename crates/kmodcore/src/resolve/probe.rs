@@ -62,6 +62,8 @@ pub struct ProbeFlags {
 pub enum Shown {
     /// `insmod PATH OPTIONS`
     Insmod {
+        /// The module's name (not shown in the line).
+        name: Vec<u8>,
         /// The module file.
         path: Vec<u8>,
         /// Its options (possibly empty).
@@ -69,6 +71,8 @@ pub enum Shown {
     },
     /// `install COMMAND OPTIONS`: the configured command, unexpanded.
     Install {
+        /// The module the command is run for (not shown in the line).
+        name: Vec<u8>,
         /// The command as configured.
         command: Vec<u8>,
         /// The options.
@@ -105,8 +109,10 @@ impl Shown {
             out.push(b'\n');
         };
         match self {
-            Shown::Insmod { path, options } => put(&[b"insmod", path, options]),
-            Shown::Install { command, options } => put(&[b"install", command, options]),
+            Shown::Insmod { path, options, .. } => put(&[b"insmod", path, options]),
+            Shown::Install {
+                command, options, ..
+            } => put(&[b"install", command, options]),
             Shown::Builtin { name } => put(&[b"builtin", name]),
             Shown::Rmmod { name } => put(&[b"rmmod", name]),
             Shown::Remove { command } => put(&[b"remove", command]),
@@ -279,6 +285,7 @@ pub fn insert(
                     say(
                         reporter,
                         Report::Show(Shown::Install {
+                            name: resolver.name(m).to_vec(),
                             command: command.clone(),
                             options: options.clone(),
                         }),
@@ -322,6 +329,7 @@ fn load(
         Some(path) => say(
             reporter,
             Report::Show(Shown::Insmod {
+                name: resolver.name(m).to_vec(),
                 path: path.as_os_str().as_encoded_bytes().to_vec(),
                 options: options.to_vec(),
             }),
