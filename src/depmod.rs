@@ -520,13 +520,22 @@ fn generate_and_publish(
         return 0;
     }
     out.flush();
-    match atomic::commit(&target, &files) {
-        Ok(_) => {
-            if let Some(cache) = &cache {
-                store_cache(log, cache);
-            }
-            0
-        }
+    // The cache is written beside the commit, which mostly waits for its fsyncs: the cache
+    // holds what each module file contains, right whether or not the outputs are published,
+    // and it is replaced by a rename, so a run stopped at any point leaves a whole one.
+    let (committed, stored) = std::thread::scope(|scope| {
+        let store = cache
+            .as_ref()
+            .filter(|c| c.needs_store())
+            .map(|c| scope.spawn(move || c.store()));
+        let committed = atomic::commit(&target, &files);
+        (committed, store.map(|s| s.join()))
+    });
+    if let (Some(cache), Some(Ok(result))) = (&cache, stored) {
+        report_store(log, cache, result);
+    }
+    match committed {
+        Ok(_) => 0,
         Err(e) => {
             report_commit_error(log, outdir, &e);
             1
@@ -551,10 +560,11 @@ fn report_cache(log: &Log, cache: &PendingCache) {
     log.line("INFO", &cat(&[b"cache ", path, b": ", what.as_bytes()]));
 }
 
-/// Writes the module cache back; a failure only costs the next run its speed (`-v` says so).
-fn store_cache(log: &Log, cache: &PendingCache) {
+/// Reports how writing the module cache back went; a failure only costs the next run its
+/// speed (`-v` says so).
+fn report_store(log: &Log, cache: &PendingCache, result: std::io::Result<bool>) {
     let path = path_bytes(&cache.settings.path);
-    match cache.store() {
+    match result {
         Ok(true) => {}
         Ok(false) if log.verbose > 0 => log.line(
             "INFO",

@@ -569,6 +569,13 @@ pub enum Stored {
         /// The encoded extract.
         payload: Vec<u8>,
     },
+    /// Read from its file by this run and fit to keep: encoded, when the cache is written,
+    /// from the extract at the same position among those given to
+    /// [`PendingCache::keep_extracts`].
+    Extracted {
+        /// The key of the descriptor it was read from.
+        key: FileKey,
+    },
     /// Not to be cached (unread, failed, or too recent).
     Skip,
 }
@@ -586,6 +593,8 @@ pub struct PendingCache {
     modules: Vec<(Vec<u8>, Stored)>,
     /// Entries of the old cache left out or changed; nothing to write when none.
     changed: bool,
+    /// The extracts of the run's modules, for [`Stored::Extracted`] entries.
+    extracts: Vec<ModuleSymbols>,
 }
 
 impl PendingCache {
@@ -603,6 +612,40 @@ impl PendingCache {
             old,
             modules,
             changed,
+            extracts: Vec::new(),
+        }
+    }
+
+    /// Keeps the run's extracts, in the order of the modules given to [`PendingCache::new`],
+    /// so that [`Stored::Extracted`] entries are encoded straight from them when the cache
+    /// is written (not copied into a buffer of their own while the modules are read).
+    pub fn keep_extracts(&mut self, extracts: Vec<ModuleSymbols>) {
+        self.extracts = extracts;
+    }
+
+    /// The key of the entry at `position` and its payload: copied from the old cache, or
+    /// encoded into `scratch`. `None` for an entry not to write.
+    fn entry<'s>(
+        &'s self,
+        position: usize,
+        stored: &'s Stored,
+        scratch: &'s mut Vec<u8>,
+    ) -> Option<(&'s FileKey, &'s [u8])> {
+        match stored {
+            Stored::Skip => None,
+            Stored::Fresh { key, payload } => Some((key, payload.as_slice())),
+            Stored::Reused { key, offset, len } => Some((
+                key,
+                self.old
+                    .get(*offset..offset.saturating_add(*len))
+                    .unwrap_or_default(),
+            )),
+            Stored::Extracted { key } => {
+                let symbols = self.extracts.get(position)?;
+                scratch.clear();
+                encode_payload(symbols, scratch);
+                Some((key, scratch.as_slice()))
+            }
         }
     }
 
@@ -614,36 +657,52 @@ impl PendingCache {
     /// The bytes of the new cache file.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.old.len().max(64 * 1024));
-        out.extend_from_slice(MAGIC);
+        // Writing to a Vec cannot fail.
+        let _ = self.write_to(&mut out);
+        out
+    }
+
+    /// Writes the new cache file's bytes to `out`, piece by piece (the payloads are copied
+    /// from where they are, not gathered into one buffer first), with the checksum computed
+    /// on the way.
+    pub fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let mut crc = crc32fast::Hasher::new();
+        let mut put = |bytes: &[u8]| -> std::io::Result<()> {
+            crc.update(bytes);
+            out.write_all(bytes)
+        };
+        let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+        put(MAGIC)?;
         let identity = identity();
-        put_len(&mut out, identity.len());
-        out.extend_from_slice(identity.as_bytes());
+        put(&len(identity.len()))?;
+        put(identity.as_bytes())?;
         let count = self
             .modules
             .iter()
-            .filter(|(_, s)| !matches!(s, Stored::Skip))
+            .enumerate()
+            .filter(|(position, (_, s))| match s {
+                Stored::Skip => false,
+                Stored::Extracted { .. } => *position < self.extracts.len(),
+                Stored::Fresh { .. } | Stored::Reused { .. } => true,
+            })
             .count();
-        put_len(&mut out, count);
-        for (path, stored) in &self.modules {
-            let (key, payload) = match stored {
-                Stored::Skip => continue,
-                Stored::Fresh { key, payload } => (key, payload.as_slice()),
-                Stored::Reused { key, offset, len } => (
-                    key,
-                    self.old
-                        .get(*offset..offset.saturating_add(*len))
-                        .unwrap_or_default(),
-                ),
+        put(&len(count))?;
+        let mut head = Vec::with_capacity(4 + 4096 + KEY_LEN + 4);
+        let mut scratch = Vec::with_capacity(64 * 1024);
+        for (position, (path, stored)) in self.modules.iter().enumerate() {
+            let Some((key, payload)) = self.entry(position, stored, &mut scratch) else {
+                continue;
             };
-            put_len(&mut out, path.len());
-            out.extend_from_slice(path);
-            key.encode(&mut out);
-            put_len(&mut out, payload.len());
-            out.extend_from_slice(payload);
+            head.clear();
+            put_len(&mut head, path.len());
+            head.extend_from_slice(path);
+            key.encode(&mut head);
+            put_len(&mut head, payload.len());
+            put(&head)?;
+            put(payload)?;
         }
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
+        let crc = crc.finalize();
+        out.write_all(&crc.to_le_bytes())
     }
 
     /// Writes the new cache (when something changed and writing is on). `Ok(false)`: another
@@ -680,7 +739,10 @@ impl PendingCache {
             return Ok(false);
         }
         locked.set_len(0)?;
-        locked.write_all(&self.encode())?;
+        let mut writer = std::io::BufWriter::with_capacity(256 * 1024, &mut *locked);
+        self.write_to(&mut writer)?;
+        writer.flush()?;
+        drop(writer);
         std::fs::rename(&temp, path)?;
         Ok(true)
     }

@@ -498,10 +498,12 @@ pub fn generate(
         warn_duplicates: settings.warn_duplicates,
     };
     let files = outputs::render(&inputs, to_stdout, diagnostics)?;
-    Ok(Generated {
-        files,
-        cache: pending,
-    })
+    drop(linked);
+    let cache = pending.map(|mut pending| {
+        pending.keep_extracts(modules.into_iter().map(|m| m.symbols).collect());
+        pending
+    });
+    Ok(Generated { files, cache })
 }
 
 /// Reads every module file in parallel, keeping depmod's order.
@@ -555,9 +557,7 @@ pub fn read_modules_cached(
                 Some(meta) if symbols.load_error.is_none() => {
                     let key = FileKey::of(&meta);
                     if key.settled(start) {
-                        let mut payload = Vec::with_capacity(symbols.arena().len() + 256);
-                        cache::encode_payload(&symbols, &mut payload);
-                        Stored::Fresh { key, payload }
+                        Stored::Extracted { key }
                     } else {
                         Stored::Skip
                     }
@@ -573,7 +573,7 @@ pub fn read_modules_cached(
         .count();
     let fresh = read
         .iter()
-        .filter(|(_, s)| matches!(s, Stored::Fresh { .. }))
+        .filter(|(_, s)| matches!(s, Stored::Extracted { .. }))
         .count();
     let mut modules = Vec::with_capacity(read.len());
     let mut stored = Vec::with_capacity(read.len());
