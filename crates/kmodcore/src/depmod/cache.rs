@@ -74,7 +74,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::symbols::{Export, Import, ModuleSymbols, Span};
+use std::sync::Arc;
+
+use super::symbols::{Arena, Export, Import, ModuleSymbols, Span};
+use crate::mmap::FileBytes;
 
 /// How much older than the run's start a file's mtime and ctime must be for it to be cached.
 pub const SETTLE_SECONDS: i64 = 2;
@@ -222,6 +225,8 @@ struct Entry {
 pub struct Entries<'a> {
     bytes: &'a [u8],
     by_path: HashMap<&'a [u8], Entry>,
+    /// The cache file the bytes are, when extracts may keep pointing into it.
+    shared: Option<Arc<FileBytes>>,
 }
 
 impl<'a> Entries<'a> {
@@ -268,7 +273,22 @@ impl<'a> Entries<'a> {
         if r.remaining() != 0 {
             return Err(corrupt("bytes after the last entry"));
         }
-        Ok(Entries { bytes, by_path })
+        Ok(Entries {
+            bytes,
+            by_path,
+            shared: None,
+        })
+    }
+
+    /// [`Entries::decode`] of a whole cache file whose extracts keep their names where they
+    /// are in it (no copy per module): the file stays mapped while any of them lives.
+    pub fn decode_shared(
+        whole: &'a Arc<FileBytes>,
+        identity: &str,
+    ) -> Result<Entries<'a>, CacheProblem> {
+        let mut entries = Entries::decode(whole, identity)?;
+        entries.shared = Some(Arc::clone(whole));
+        Ok(entries)
     }
 
     /// How many modules the cache holds.
@@ -315,7 +335,15 @@ impl<'a> Entries<'a> {
         let payload = self
             .bytes
             .get(entry.offset..entry.offset.checked_add(entry.len)?)?;
-        let symbols = decode_payload(payload).ok()?;
+        let symbols = match &self.shared {
+            None => decode_payload(payload),
+            Some(whole) => decode_payload_with(payload, |_, at, len| Arena::Shared {
+                bytes: Arc::clone(whole),
+                start: entry.offset.saturating_add(at),
+                len,
+            }),
+        }
+        .ok()?;
         let stored = Stored::Reused {
             key: entry.key,
             offset: entry.offset,
@@ -436,9 +464,19 @@ pub fn encode_payload(symbols: &ModuleSymbols, out: &mut Vec<u8>) {
 
 /// Decodes what [`encode_payload`] wrote.
 pub fn decode_payload(payload: &[u8]) -> Result<ModuleSymbols, &'static str> {
+    decode_payload_with(payload, |names, _, _| Arena::Owned(names.to_vec()))
+}
+
+/// [`decode_payload`], with the names' arena made by `arena` from the names, their offset in
+/// `payload` and their length.
+fn decode_payload_with(
+    payload: &[u8],
+    arena: impl FnOnce(&[u8], usize, usize) -> Arena,
+) -> Result<ModuleSymbols, &'static str> {
     let mut r = Reader::new(payload);
-    let arena = r.sized()?.to_vec();
-    let limit = arena.len();
+    let names = r.sized()?;
+    let limit = names.len();
+    let arena = arena(names, r.at - limit, limit);
     let n = r.count(16)?;
     let mut exports = Vec::with_capacity(n);
     for _ in 0..n {
@@ -588,7 +626,7 @@ pub struct PendingCache {
     /// What the run found.
     pub outcome: CacheOutcome,
     /// The old cache's bytes (payloads of [`Stored::Reused`] point into them).
-    old: crate::mmap::FileBytes,
+    old: Arc<FileBytes>,
     /// Each module's path and what to store for it.
     modules: Vec<(Vec<u8>, Stored)>,
     /// Entries of the old cache left out or changed; nothing to write when none.
@@ -602,14 +640,14 @@ impl PendingCache {
     pub fn new(
         settings: CacheSettings,
         outcome: CacheOutcome,
-        old: crate::mmap::FileBytes,
+        old: impl Into<Arc<FileBytes>>,
         modules: Vec<(Vec<u8>, Stored)>,
         changed: bool,
     ) -> PendingCache {
         PendingCache {
             settings,
             outcome,
-            old,
+            old: old.into(),
             modules,
             changed,
             extracts: Vec::new(),

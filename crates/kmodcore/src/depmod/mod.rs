@@ -533,10 +533,12 @@ pub fn read_modules_cached(
         Err(problem) => (crate::mmap::FileBytes::Owned(Vec::new()), Some(problem)),
     };
     let identity = cache::identity();
+    // Modules taken from the cache keep their names in its (mapped) bytes.
+    let old = std::sync::Arc::new(old);
     let (entries, problem) = match (old.is_empty(), problem) {
         (_, Some(problem)) => (Entries::default(), Some(problem)),
         (true, None) => (Entries::default(), None),
-        (false, None) => match Entries::decode(&old, &identity) {
+        (false, None) => match Entries::decode_shared(&old, &identity) {
             Ok(entries) => (entries, None),
             Err(problem) => (Entries::default(), Some(problem)),
         },
