@@ -502,7 +502,11 @@ fn generate_and_publish(
     for d in &diagnostics {
         log.diagnostic(out, d);
     }
-    let Generated { files, cache } = match generated {
+    let Generated {
+        files,
+        cache,
+        cache_stored,
+    } = match generated {
         Ok(generated) => generated,
         Err(fatal) => {
             report_fatal(log, &fatal);
@@ -511,6 +515,9 @@ fn generate_and_publish(
     };
     if let Some(cache) = &cache {
         report_cache(log, cache);
+        if let Some(result) = cache_stored {
+            report_store(log, cache, result);
+        }
     }
     if options.show {
         for file in &files {
@@ -520,21 +527,7 @@ fn generate_and_publish(
         return 0;
     }
     out.flush();
-    // The cache is written beside the commit, which mostly waits for its fsyncs: the cache
-    // holds what each module file contains, right whether or not the outputs are published,
-    // and it is replaced by a rename, so a run stopped at any point leaves a whole one.
-    let (committed, stored) = std::thread::scope(|scope| {
-        let store = cache
-            .as_ref()
-            .filter(|c| c.needs_store())
-            .map(|c| scope.spawn(move || c.store()));
-        let committed = atomic::commit(&target, &files);
-        (committed, store.map(|s| s.join()))
-    });
-    if let (Some(cache), Some(Ok(result))) = (&cache, stored) {
-        report_store(log, cache, result);
-    }
-    match committed {
+    match atomic::commit(&target, &files) {
         Ok(_) => 0,
         Err(e) => {
             report_commit_error(log, outdir, &e);

@@ -65,7 +65,9 @@
 //! [`PendingCache::store`] writes `FILE.new` under an exclusive, non-blocking `flock` (a
 //! concurrent run that holds it makes this run skip its store), then renames it over `FILE`:
 //! a reader sees the old cache or the new one, never a mixture. There is no `fsync`: after a
-//! crash the checksum catches a file the disk did not keep.
+//! crash the checksum catches a file the disk did not keep. depmod writes it on a thread of
+//! its own while it links and renders the outputs ([`PendingCache::store_with`]), streamed
+//! entry by entry, each freshly read module encoded from its extract as it is written.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::fs::{Metadata, OpenOptions};
@@ -663,10 +665,11 @@ impl PendingCache {
 
     /// The key of the entry at `position` and its payload: copied from the old cache, or
     /// encoded into `scratch`. `None` for an entry not to write.
-    fn entry<'s>(
+    fn entry<'s, 'm>(
         &'s self,
         position: usize,
         stored: &'s Stored,
+        extract: &impl Fn(usize) -> Option<&'m ModuleSymbols>,
         scratch: &'s mut Vec<u8>,
     ) -> Option<(&'s FileKey, &'s [u8])> {
         match stored {
@@ -679,7 +682,7 @@ impl PendingCache {
                     .unwrap_or_default(),
             )),
             Stored::Extracted { key } => {
-                let symbols = self.extracts.get(position)?;
+                let symbols = extract(position)?;
                 scratch.clear();
                 encode_payload(symbols, scratch);
                 Some((key, scratch.as_slice()))
@@ -704,6 +707,16 @@ impl PendingCache {
     /// from where they are, not gathered into one buffer first), with the checksum computed
     /// on the way.
     pub fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        self.write_with(out, |position| self.extracts.get(position))
+    }
+
+    /// [`PendingCache::write_to`], with the extract of the module at each position given by
+    /// `extract` (instead of those kept with [`PendingCache::keep_extracts`]).
+    fn write_with<'m>(
+        &self,
+        out: &mut impl Write,
+        extract: impl Fn(usize) -> Option<&'m ModuleSymbols>,
+    ) -> std::io::Result<()> {
         let mut crc = crc32fast::Hasher::new();
         let mut put = |bytes: &[u8]| -> std::io::Result<()> {
             crc.update(bytes);
@@ -720,7 +733,7 @@ impl PendingCache {
             .enumerate()
             .filter(|(position, (_, s))| match s {
                 Stored::Skip => false,
-                Stored::Extracted { .. } => *position < self.extracts.len(),
+                Stored::Extracted { .. } => extract(*position).is_some(),
                 Stored::Fresh { .. } | Stored::Reused { .. } => true,
             })
             .count();
@@ -728,7 +741,7 @@ impl PendingCache {
         let mut head = Vec::with_capacity(4 + 4096 + KEY_LEN + 4);
         let mut scratch = Vec::with_capacity(64 * 1024);
         for (position, (path, stored)) in self.modules.iter().enumerate() {
-            let Some((key, payload)) = self.entry(position, stored, &mut scratch) else {
+            let Some((key, payload)) = self.entry(position, stored, &extract, &mut scratch) else {
                 continue;
             };
             head.clear();
@@ -746,6 +759,16 @@ impl PendingCache {
     /// Writes the new cache (when something changed and writing is on). `Ok(false)`: another
     /// run is writing it right now, so this one left it to that run.
     pub fn store(&self) -> std::io::Result<bool> {
+        self.store_with(|position| self.extracts.get(position))
+    }
+
+    /// [`PendingCache::store`], with the extract of the module at each position given by
+    /// `extract`: depmod writes the cache while it links and renders, from the modules it
+    /// is working on.
+    pub fn store_with<'m>(
+        &self,
+        extract: impl Fn(usize) -> Option<&'m ModuleSymbols>,
+    ) -> std::io::Result<bool> {
         if !self.needs_store() {
             return Ok(true);
         }
@@ -778,7 +801,7 @@ impl PendingCache {
         }
         locked.set_len(0)?;
         let mut writer = std::io::BufWriter::with_capacity(256 * 1024, &mut *locked);
-        self.write_to(&mut writer)?;
+        self.write_with(&mut writer, extract)?;
         writer.flush()?;
         drop(writer);
         std::fs::rename(&temp, path)?;

@@ -76,9 +76,13 @@ pub struct Settings {
 pub struct Generated {
     /// The output files, in kmod's order.
     pub files: Vec<OutputFile>,
-    /// The module cache to write back once the files are published
-    /// ([`cache::PendingCache::store`]); `None` without a cache.
+    /// What the module cache gave the run; `None` without a cache.
     pub cache: Option<cache::PendingCache>,
+    /// How writing the cache back went, when it needed writing: it is written while the
+    /// outputs are made (it holds what each module file contains, right whether or not the
+    /// outputs are then published, and it is replaced by a rename). `Ok(false)`: another run
+    /// was writing it.
+    pub cache_stored: Option<std::io::Result<bool>>,
 }
 
 /// How serious a [`Diagnostic`] is, which decides where and whether kmod shows it.
@@ -489,21 +493,43 @@ pub fn generate(
             (modules, Some(pending))
         }
     };
-    let linked = graph::link(&modules, kernel.as_ref(), settings.link, diagnostics)
+    let (files, cache_stored) = std::thread::scope(|scope| {
+        // The cache is written beside the linking and rendering, from the same modules.
+        let store = pending.as_ref().filter(|p| p.needs_store()).map(|pending| {
+            let modules = &modules;
+            scope.spawn(move || pending.store_with(|i| modules.get(i).map(|m| &m.symbols)))
+        });
+        let files = link_and_render(settings, &modules, kernel.as_ref(), to_stdout, diagnostics);
+        let stored = store.map(|s| {
+            s.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("cache writer failed")))
+        });
+        (files, stored)
+    });
+    Ok(Generated {
+        files: files?,
+        cache: pending,
+        cache_stored,
+    })
+}
+
+/// Resolves the modules' symbols and renders the outputs.
+fn link_and_render(
+    settings: &Settings,
+    modules: &[graph::Module],
+    kernel: Option<&KernelSymbols>,
+    to_stdout: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Vec<OutputFile>, Fatal> {
+    let linked = graph::link(modules, kernel, settings.link, diagnostics)
         .map_err(|c| Fatal::Cycles { modules: c.modules })?;
     let inputs = outputs::Inputs {
-        modules: &modules,
+        modules,
         linked: &linked,
         dirname: &settings.dirname,
         warn_duplicates: settings.warn_duplicates,
     };
-    let files = outputs::render(&inputs, to_stdout, diagnostics)?;
-    drop(linked);
-    let cache = pending.map(|mut pending| {
-        pending.keep_extracts(modules.into_iter().map(|m| m.symbols).collect());
-        pending
-    });
-    Ok(Generated { files, cache })
+    outputs::render(&inputs, to_stdout, diagnostics)
 }
 
 /// Reads every module file in parallel, keeping depmod's order.
