@@ -106,9 +106,10 @@ def settle_page_cache(programs):
             os.close(fd)
 
 
-def row(label, theirs_by_kmod, ours_by_variant, goal=None):
+def row(label, theirs_by_kmod, ours_by_variant, goal=None, static_goal=None):
     """Prints one table row: each kmod's median, then each rkmod variant's median and its ratio
-    to each kmod. The goal is judged against the first kmod."""
+    to each kmod. The goal is judged against the first kmod; the static build's against
+    `static_goal` when there is one."""
     ks = [statistics.median(t) for t in theirs_by_kmod]
     cells, ratios = [], []
     for ours in ours_by_variant:
@@ -119,13 +120,14 @@ def row(label, theirs_by_kmod, ours_by_variant, goal=None):
     if goal is not None:
         verdict = "  goal <= %.2f: %s" % (goal, "MET" if ratios[0] <= goal else "NOT MET")
         if len(ratios) > 1:
-            verdict += " (static: %s)" % ("MET" if ratios[1] <= goal else "NOT MET")
+            sgoal = goal if static_goal is None else static_goal
+            verdict += " (static <= %.2f: %s)" % (sgoal, "MET" if ratios[1] <= sgoal else "NOT MET")
     kcells = "".join(f" {k * 1000:9.2f} ms |" for k in ks)
     print(f"| {label:<50} |" + kcells + "".join(cells) + verdict)
     return ratios
 
 
-def compare(label, tool, args, rounds, repeat=1, goal=None, extra=()):
+def compare(label, tool, args, rounds, repeat=1, goal=None, extra=(), static_goal=None):
     """Times `tool args` rounds x repeat times, alternating every kmod and each rkmod variant run
     by run (so that a slow spell of the machine falls on all), and compares the medians. `extra`
     adds (label, command) pairs timed in the same rounds and printed as rows of their own."""
@@ -141,7 +143,7 @@ def compare(label, tool, args, rounds, repeat=1, goal=None, extra=()):
         ORDER.shuffle(runs)
         for cmd, times in runs:
             times.append(timed(cmd))
-    ratios = row(label, theirs, ours, goal)
+    ratios = row(label, theirs, ours, goal, static_goal)
     for (name, _), times in zip(extra, others):
         ks = [statistics.median(t) for t in theirs]
         r = statistics.median(times)
@@ -268,17 +270,19 @@ def one_module_changed(label, tree, kver, roots, mine, rounds):
 def group_modprobe(rounds):
     """modprobe --show-depends (the query initramfs builders run for every module), by name
     and by a PCI modalias, on both trees with kmod 30's indexes and the machine's own
-    configuration. The first case also times the floor: a static program that does nothing."""
+    configuration. The first case also times the floor: a static program that does nothing.
+    Goals (issue 14, against the first kmod): the plain build at most 0.95, the static one 0.85."""
     floor = floor_program()
+    goals = {"goal": 0.95, "static_goal": 0.85}
     for label, (_tree, copy, kver) in TREES.items():
         base = ["-d", str(CACHE / copy), "-S", kver, "--show-depends"]
         extra = [("floor: a static program that does nothing", [floor])] if floor else []
         compare(f"modprobe -D by name (usb-storage, {label} tree)", "modprobe",
-                base + ["usb-storage"], rounds, repeat=20, goal=0.80, extra=extra)
+                base + ["usb-storage"], rounds, repeat=20, extra=extra, **goals)
         compare(f"modprobe -D by name (snd-hda-intel, {label} tree)", "modprobe",
-                base + ["snd-hda-intel"], rounds, repeat=20, goal=0.80)
+                base + ["snd-hda-intel"], rounds, repeat=20, **goals)
         compare(f"modprobe -D by PCI modalias (e1000e, {label} tree)", "modprobe",
-                base + ["pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"], rounds, repeat=20, goal=0.80)
+                base + ["pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"], rounds, repeat=20, **goals)
 
 
 GROUPS = {"modinfo": group_modinfo, "depmod": group_depmod, "modprobe": group_modprobe}

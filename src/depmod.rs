@@ -502,7 +502,11 @@ fn generate_and_publish(
     for d in &diagnostics {
         log.diagnostic(out, d);
     }
-    let Generated { files, cache } = match generated {
+    let Generated {
+        files,
+        cache,
+        cache_stored,
+    } = match generated {
         Ok(generated) => generated,
         Err(fatal) => {
             report_fatal(log, &fatal);
@@ -511,6 +515,9 @@ fn generate_and_publish(
     };
     if let Some(cache) = &cache {
         report_cache(log, cache);
+        if let Some(result) = cache_stored {
+            report_store(log, cache, result);
+        }
     }
     if options.show {
         for file in &files {
@@ -521,12 +528,7 @@ fn generate_and_publish(
     }
     out.flush();
     match atomic::commit(&target, &files) {
-        Ok(_) => {
-            if let Some(cache) = &cache {
-                store_cache(log, cache);
-            }
-            0
-        }
+        Ok(_) => 0,
         Err(e) => {
             report_commit_error(log, outdir, &e);
             1
@@ -551,10 +553,11 @@ fn report_cache(log: &Log, cache: &PendingCache) {
     log.line("INFO", &cat(&[b"cache ", path, b": ", what.as_bytes()]));
 }
 
-/// Writes the module cache back; a failure only costs the next run its speed (`-v` says so).
-fn store_cache(log: &Log, cache: &PendingCache) {
+/// Reports how writing the module cache back went; a failure only costs the next run its
+/// speed (`-v` says so).
+fn report_store(log: &Log, cache: &PendingCache, result: std::io::Result<bool>) {
     let path = path_bytes(&cache.settings.path);
-    match cache.store() {
+    match result {
         Ok(true) => {}
         Ok(false) if log.verbose > 0 => log.line(
             "INFO",

@@ -328,6 +328,11 @@ pub(super) enum Parsed {
 
 /// Parses `argv` with the words of `env` (MODPROBE_OPTIONS) in front of its arguments.
 pub(super) fn parse(argv: Vec<OsString>, env: Option<OsString>) -> Parsed {
+    parse_with(argv, env, true)
+}
+
+/// [`parse`], reading a plain command line without clap when `plain` allows it.
+fn parse_with(argv: Vec<OsString>, env: Option<OsString>, plain: bool) -> Parsed {
     let from_env = env
         .as_ref()
         .map(|v| split_env_options(v.as_bytes()))
@@ -341,15 +346,32 @@ pub(super) fn parse(argv: Vec<OsString>, env: Option<OsString>) -> Parsed {
     args.push(rest.next().unwrap_or_else(|| OsString::from(TOOL)));
     args.extend(from_env);
     args.extend(rest);
-    let from_env_only = (env_count > 0).then(|| args[..=env_count].to_vec());
-
-    let matches = match crate::cli::parse(command(), TOOL, args) {
-        Ok(m) => m,
-        Err(code) => return Parsed::Exit(code),
+    let plain = (plain && env_count == 0)
+        .then(|| read_plain(&args))
+        .flatten();
+    let (events, rest, env_end) = match plain {
+        // No MODPROBE_OPTIONS and nothing but plainly spelled options: no clap needed.
+        Some(plain) => (plain.events, plain.rest, 0),
+        _ => {
+            let from_env_only = (env_count > 0).then(|| args[..=env_count].to_vec());
+            let matches = match crate::cli::parse(command(), TOOL, args) {
+                Ok(m) => m,
+                Err(code) => return Parsed::Exit(code),
+            };
+            let rest = Rest {
+                parallel: matches.get_one::<u16>("parallel").copied(),
+                json: matches.get_flag("json"),
+                args: matches
+                    .get_many::<OsString>("args")
+                    .map(|v| v.cloned().collect())
+                    .unwrap_or_default(),
+            };
+            // An option whose index is past this one came from the command line, not from
+            // MODPROBE_OPTIONS (whose words come first).
+            let env_end = from_env_only.map_or(0, last_index);
+            (ordered_events(&matches), rest, env_end)
+        }
     };
-    // An option whose index is past this one came from the command line, not from
-    // MODPROBE_OPTIONS (whose words come first).
-    let env_end = from_env_only.map_or(0, last_index);
     let mut o = Options {
         verbose: DEFAULT_VERBOSE,
         log_level: LOG_CRIT,
@@ -358,14 +380,160 @@ pub(super) fn parse(argv: Vec<OsString>, env: Option<OsString>) -> Parsed {
     };
     // Options whose effect depends on their order are replayed in command-line order.
     let mut replay = Replay::default();
-    for (index, id, value) in ordered_events(&matches) {
+    for (index, id, value) in events {
         let from_cmdline = index > env_end;
         if let Some(code) = apply(&mut o, &mut replay, id, value, from_cmdline) {
             return Parsed::Exit(code);
         }
     }
-    finish(&mut o, replay, &matches, env);
+    finish(&mut o, replay, rest, env);
     Parsed::Run(Box::new(o))
+}
+
+/// What the command line holds besides the replayed options.
+struct Rest {
+    /// `--parallel[=N]`.
+    parallel: Option<u16>,
+    /// `--json`.
+    json: bool,
+    /// The module names and parameters.
+    args: Vec<OsString>,
+}
+
+/// A command line read without clap: its option occurrences in order, and the rest.
+struct Plain {
+    events: Vec<Event>,
+    rest: Rest,
+}
+
+/// modprobe's options as [`command`] spells them: id, short flag, long names (visible and
+/// hidden aliases included), and whether it takes a value. `--json` and `--parallel` are left
+/// to clap. A test checks this table against [`command`].
+const SPELLINGS: &[(&str, Option<char>, &[&str], bool)] = &[
+    ("all", Some('a'), &["all"], false),
+    ("remove", Some('r'), &["remove"], false),
+    ("remove-holders", None, &["remove-holders"], false),
+    ("remove-dependencies", None, &["remove-dependencies"], false),
+    ("wait", Some('w'), &["wait"], true),
+    ("first-time", None, &["first-time"], false),
+    (
+        "ignore-install",
+        Some('i'),
+        &["ignore-install", "ignore-remove"],
+        false,
+    ),
+    ("use-blacklist", Some('b'), &["use-blacklist"], false),
+    ("force", Some('f'), &["force"], false),
+    ("force-modversion", None, &["force-modversion"], false),
+    ("force-vermagic", None, &["force-vermagic"], false),
+    ("show-alias", Some('R'), &["show-alias"], false),
+    ("resolve-alias", None, &["resolve-alias"], false),
+    ("show-depends", Some('D'), &["show-depends"], false),
+    ("show-config", Some('c'), &["show-config"], false),
+    ("showconfig", None, &["showconfig"], false),
+    ("show-modversions", None, &["show-modversions"], false),
+    ("dump-modversions", None, &["dump-modversions"], false),
+    ("show-exports", None, &["show-exports"], false),
+    ("dry-run", Some('n'), &["dry-run"], false),
+    ("show", None, &["show"], false),
+    ("config", Some('C'), &["config"], true),
+    ("dirname", Some('d'), &["dirname"], true),
+    ("set-version", Some('S'), &["set-version"], true),
+    ("syslog", Some('s'), &["syslog"], false),
+    ("quiet", Some('q'), &["quiet"], false),
+    ("verbose", Some('v'), &["verbose"], false),
+    ("version", Some('V'), &["version"], false),
+];
+
+/// Reads a command line made only of options spelled out in full (`-qD`, `-d DIR`, `-dDIR`,
+/// `--dirname DIR`, `--show-depends`), then the module arguments (or `--` and anything):
+/// the form of nearly every run, by udev, the kernel and initramfs builders. Building clap's
+/// definition and parsing with it costs a fifth of a `modprobe --show-depends` run. `None`
+/// for anything else (help, errors, abbreviations, `--opt=value`, values that look like
+/// options, options after a module argument), which clap then reads; a test checks that the
+/// two readings agree.
+fn read_plain(args: &[OsString]) -> Option<Plain> {
+    // Indices only order the events: each word gets room for the flags of its cluster.
+    const WIDTH: usize = 1 << 12;
+    let long = |name: &[u8]| {
+        SPELLINGS
+            .iter()
+            .find(|(_, _, longs, _)| longs.iter().any(|l| l.as_bytes() == name))
+    };
+    let short = |c: u8| {
+        SPELLINGS
+            .iter()
+            .find(|(_, s, _, _)| s.is_some_and(|s| u32::from(s) == u32::from(c)))
+    };
+    let mut events: Vec<Event> = Vec::new();
+    let mut positional: Vec<OsString> = Vec::new();
+    let mut words = args.iter().enumerate().skip(1);
+    while let Some((at, word)) = words.next() {
+        let bytes = word.as_bytes();
+        let index = at.checked_mul(WIDTH)?;
+        if bytes == b"--" {
+            positional.extend(words.by_ref().map(|(_, w)| w.clone()));
+            break;
+        }
+        if !bytes.starts_with(b"-") {
+            if bytes.is_empty() {
+                return None;
+            }
+            positional.push(word.clone());
+            continue;
+        }
+        if !positional.is_empty() || bytes.len() < 2 {
+            return None;
+        }
+        // A value for an option: the next word, which must not look like an option.
+        let next_value =
+            |words: &mut std::iter::Skip<std::iter::Enumerate<std::slice::Iter<'_, OsString>>>| {
+                let (_, value) = words.next()?;
+                let v = value.as_bytes();
+                (!v.is_empty() && !v.starts_with(b"-")).then(|| value.clone())
+            };
+        if let Some(name) = bytes.strip_prefix(b"--") {
+            let &(id, _, _, takes_value) = long(name)?;
+            let value = if takes_value {
+                Some(next_value(&mut words)?)
+            } else {
+                None
+            };
+            events.push((index, id, value));
+            continue;
+        }
+        let cluster = bytes.get(1..)?;
+        for (i, &c) in cluster.iter().enumerate() {
+            let &(id, _, _, takes_value) = short(c)?;
+            let index = index.checked_add(i)?;
+            if i >= WIDTH - 1 {
+                return None;
+            }
+            if !takes_value {
+                events.push((index, id, None));
+                continue;
+            }
+            let attached = cluster.get(i + 1..).unwrap_or_default();
+            let value = if attached.is_empty() {
+                next_value(&mut words)?
+            } else if attached.starts_with(b"=") {
+                return None;
+            } else {
+                OsString::from_vec(attached.to_vec())
+            };
+            events.push((index, id, Some(value)));
+            break;
+        }
+    }
+    events.sort_by_key(|(index, _, _)| *index);
+    Some(Plain {
+        events,
+        rest: Rest {
+            parallel: None,
+            json: false,
+            args: positional,
+        },
+    })
 }
 
 /// One option occurrence: its index among the arguments, its id, and its value if it takes
@@ -583,7 +751,7 @@ fn apply_setting(
 
 /// Settles what the replayed options leave open: the mode, `-v`'s effect on showing, the
 /// arguments, and the options for nested runs.
-fn finish(o: &mut Options, r: Replay, matches: &clap::ArgMatches, env: Option<OsString>) {
+fn finish(o: &mut Options, r: Replay, rest: Rest, env: Option<OsString>) {
     o.mode = if r.show_config {
         Mode::ShowConfig
     } else if r.modversions {
@@ -598,12 +766,9 @@ fn finish(o: &mut Options, r: Replay, matches: &clap::ArgMatches, env: Option<Os
     if o.verbose > DEFAULT_VERBOSE {
         o.show = true;
     }
-    o.parallel = matches.get_one::<u16>("parallel").copied();
-    o.json = matches.get_flag("json");
-    o.args = matches
-        .get_many::<OsString>("args")
-        .map(|v| v.cloned().collect())
-        .unwrap_or_default();
+    o.parallel = rest.parallel;
+    o.json = rest.json;
+    o.args = rest.args;
     let mut nested = env.unwrap_or_default();
     for option in r.own {
         if !nested.is_empty() {
@@ -665,6 +830,130 @@ mod tests {
         // A last option whose value is the command line's first word: as in kmod, the
         // options then all count as the command line's.
         assert_eq!(nested(Some("-q -C"), &["/c", "x"]), "-q -C -q -C /c");
+    }
+
+    /// The table the plain reader uses spells every option as clap's definition does.
+    #[test]
+    fn spellings_match_the_clap_definition() {
+        let command = command();
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "json" | "parallel" | "args") {
+                continue;
+            }
+            let &(_, short, longs, takes_value) = SPELLINGS
+                .iter()
+                .find(|(i, _, _, _)| *i == id)
+                .unwrap_or_else(|| panic!("{id} missing from SPELLINGS"));
+            assert_eq!(arg.get_short(), short, "{id}");
+            let mut names: Vec<&str> = arg.get_long().into_iter().collect();
+            names.extend(arg.get_all_aliases().unwrap_or_default());
+            assert_eq!(names, longs, "{id}");
+            assert_eq!(
+                arg.get_action().takes_values()
+                    && arg.get_num_args().map_or(true, |n| n.takes_values()),
+                takes_value,
+                "{id}"
+            );
+        }
+        assert_eq!(SPELLINGS.len() + 3, command.get_arguments().count());
+    }
+
+    /// Wherever the plain reader accepts a command line, it reads it as clap does.
+    #[test]
+    fn plain_reading_agrees_with_clap() {
+        let lines: &[&[&str]] = &[
+            &["-d", "/r", "-S", "6.1", "--show-depends", "usb-storage"],
+            &["-D", "-d/r", "-S6.1", "pci:v00008086d000010D3sv*"],
+            &["-q", "--", "snd-hda-intel"],
+            &["-q", "--", "-weird"],
+            &["-qD", "x", "a=1", "b=2"],
+            &["-qv", "-v", "-s", "x"],
+            &["--quiet", "--syslog", "--verbose", "x"],
+            &["-R", "x"],
+            &["-r", "-w", "100", "x"],
+            &["-rw100", "x"],
+            &["-a", "-b", "-i", "x", "y"],
+            &["--ignore-remove", "-r", "x"],
+            &[
+                "-n",
+                "-f",
+                "--force-modversion",
+                "--force-vermagic",
+                "--first-time",
+                "x",
+            ],
+            &["--show", "x"],
+            &["--dry-run", "--showconfig"],
+            &["-c", "-C", "/etc/m.conf", "-C/e2"],
+            &[
+                "--config",
+                "/c",
+                "--dirname",
+                "/d",
+                "--set-version",
+                "5",
+                "x",
+            ],
+            &["--show-modversions", "/m.ko"],
+            &["--dump-modversions", "/m.ko"],
+            &["--show-exports", "/m.ko"],
+            &["--remove-holders", "x"],
+            &["--remove-dependencies", "x"],
+            &["--resolve-alias", "x"],
+            &[
+                "--show-alias",
+                "--show-depends",
+                "--show-config",
+                "--use-blacklist",
+                "--all",
+                "--remove",
+                "x",
+            ],
+            &["-d", "/r", "-d", "/s", "x"],
+            &["x"],
+            &[],
+        ];
+        for line in lines {
+            let argv: Vec<OsString> = std::iter::once("modprobe")
+                .chain(line.iter().copied())
+                .map(OsString::from)
+                .collect();
+            assert!(read_plain(&argv).is_some(), "not read plainly: {line:?}");
+            let plain = format!("{:?}", run_options(parse(argv.clone(), None)));
+            let clap = format!("{:?}", run_options(parse_with(argv, None, false)));
+            assert_eq!(plain, clap, "{line:?}");
+        }
+        // Left to clap: help, mistakes, abbreviations, `=` forms, option-like values, options
+        // after a module, the rkmod-only options.
+        for line in [
+            &["-h"][..],
+            &["--help"],
+            &["-x"],
+            &["--show-dep", "x"],
+            &["--dirname=/r", "x"],
+            &["-d=/r", "x"],
+            &["-d", "-q", "x"],
+            &["-d"],
+            &["x", "-q"],
+            &["--json", "-c"],
+            &["--parallel", "x"],
+            &["-", "x"],
+            &[""],
+        ] {
+            let argv: Vec<OsString> = std::iter::once("modprobe")
+                .chain(line.iter().copied())
+                .map(OsString::from)
+                .collect();
+            assert!(read_plain(&argv).is_none(), "read plainly: {line:?}");
+        }
+    }
+
+    fn run_options(parsed: Parsed) -> Option<Options> {
+        match parsed {
+            Parsed::Run(o) => Some(*o),
+            Parsed::Exit(_) => None,
+        }
     }
 
     #[test]

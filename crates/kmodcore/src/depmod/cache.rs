@@ -65,7 +65,9 @@
 //! [`PendingCache::store`] writes `FILE.new` under an exclusive, non-blocking `flock` (a
 //! concurrent run that holds it makes this run skip its store), then renames it over `FILE`:
 //! a reader sees the old cache or the new one, never a mixture. There is no `fsync`: after a
-//! crash the checksum catches a file the disk did not keep.
+//! crash the checksum catches a file the disk did not keep. depmod writes it on a thread of
+//! its own while it links and renders the outputs ([`PendingCache::store_with`]), streamed
+//! entry by entry, each freshly read module encoded from its extract as it is written.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::fs::{Metadata, OpenOptions};
@@ -74,7 +76,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::symbols::{Export, Import, ModuleSymbols, Span};
+use std::sync::Arc;
+
+use super::symbols::{Arena, Export, Import, ModuleSymbols, Span};
+use crate::mmap::FileBytes;
 
 /// How much older than the run's start a file's mtime and ctime must be for it to be cached.
 pub const SETTLE_SECONDS: i64 = 2;
@@ -222,6 +227,8 @@ struct Entry {
 pub struct Entries<'a> {
     bytes: &'a [u8],
     by_path: HashMap<&'a [u8], Entry>,
+    /// The cache file the bytes are, when extracts may keep pointing into it.
+    shared: Option<Arc<FileBytes>>,
 }
 
 impl<'a> Entries<'a> {
@@ -268,7 +275,22 @@ impl<'a> Entries<'a> {
         if r.remaining() != 0 {
             return Err(corrupt("bytes after the last entry"));
         }
-        Ok(Entries { bytes, by_path })
+        Ok(Entries {
+            bytes,
+            by_path,
+            shared: None,
+        })
+    }
+
+    /// [`Entries::decode`] of a whole cache file whose extracts keep their names where they
+    /// are in it (no copy per module): the file stays mapped while any of them lives.
+    pub fn decode_shared(
+        whole: &'a Arc<FileBytes>,
+        identity: &str,
+    ) -> Result<Entries<'a>, CacheProblem> {
+        let mut entries = Entries::decode(whole, identity)?;
+        entries.shared = Some(Arc::clone(whole));
+        Ok(entries)
     }
 
     /// How many modules the cache holds.
@@ -315,7 +337,15 @@ impl<'a> Entries<'a> {
         let payload = self
             .bytes
             .get(entry.offset..entry.offset.checked_add(entry.len)?)?;
-        let symbols = decode_payload(payload).ok()?;
+        let symbols = match &self.shared {
+            None => decode_payload(payload),
+            Some(whole) => decode_payload_with(payload, |_, at, len| Arena::Shared {
+                bytes: Arc::clone(whole),
+                start: entry.offset.saturating_add(at),
+                len,
+            }),
+        }
+        .ok()?;
         let stored = Stored::Reused {
             key: entry.key,
             offset: entry.offset,
@@ -436,9 +466,19 @@ pub fn encode_payload(symbols: &ModuleSymbols, out: &mut Vec<u8>) {
 
 /// Decodes what [`encode_payload`] wrote.
 pub fn decode_payload(payload: &[u8]) -> Result<ModuleSymbols, &'static str> {
+    decode_payload_with(payload, |names, _, _| Arena::Owned(names.to_vec()))
+}
+
+/// [`decode_payload`], with the names' arena made by `arena` from the names, their offset in
+/// `payload` and their length.
+fn decode_payload_with(
+    payload: &[u8],
+    arena: impl FnOnce(&[u8], usize, usize) -> Arena,
+) -> Result<ModuleSymbols, &'static str> {
     let mut r = Reader::new(payload);
-    let arena = r.sized()?.to_vec();
-    let limit = arena.len();
+    let names = r.sized()?;
+    let limit = names.len();
+    let arena = arena(names, r.at - limit, limit);
     let n = r.count(16)?;
     let mut exports = Vec::with_capacity(n);
     for _ in 0..n {
@@ -569,6 +609,13 @@ pub enum Stored {
         /// The encoded extract.
         payload: Vec<u8>,
     },
+    /// Read from its file by this run and fit to keep: encoded, when the cache is written,
+    /// from the extract at the same position among those given to
+    /// [`PendingCache::keep_extracts`].
+    Extracted {
+        /// The key of the descriptor it was read from.
+        key: FileKey,
+    },
     /// Not to be cached (unread, failed, or too recent).
     Skip,
 }
@@ -581,11 +628,13 @@ pub struct PendingCache {
     /// What the run found.
     pub outcome: CacheOutcome,
     /// The old cache's bytes (payloads of [`Stored::Reused`] point into them).
-    old: crate::mmap::FileBytes,
+    old: Arc<FileBytes>,
     /// Each module's path and what to store for it.
     modules: Vec<(Vec<u8>, Stored)>,
     /// Entries of the old cache left out or changed; nothing to write when none.
     changed: bool,
+    /// The extracts of the run's modules, for [`Stored::Extracted`] entries.
+    extracts: Vec<ModuleSymbols>,
 }
 
 impl PendingCache {
@@ -593,16 +642,51 @@ impl PendingCache {
     pub fn new(
         settings: CacheSettings,
         outcome: CacheOutcome,
-        old: crate::mmap::FileBytes,
+        old: impl Into<Arc<FileBytes>>,
         modules: Vec<(Vec<u8>, Stored)>,
         changed: bool,
     ) -> PendingCache {
         PendingCache {
             settings,
             outcome,
-            old,
+            old: old.into(),
             modules,
             changed,
+            extracts: Vec::new(),
+        }
+    }
+
+    /// Keeps the run's extracts, in the order of the modules given to [`PendingCache::new`],
+    /// so that [`Stored::Extracted`] entries are encoded straight from them when the cache
+    /// is written (not copied into a buffer of their own while the modules are read).
+    pub fn keep_extracts(&mut self, extracts: Vec<ModuleSymbols>) {
+        self.extracts = extracts;
+    }
+
+    /// The key of the entry at `position` and its payload: copied from the old cache, or
+    /// encoded into `scratch`. `None` for an entry not to write.
+    fn entry<'s, 'm>(
+        &'s self,
+        position: usize,
+        stored: &'s Stored,
+        extract: &impl Fn(usize) -> Option<&'m ModuleSymbols>,
+        scratch: &'s mut Vec<u8>,
+    ) -> Option<(&'s FileKey, &'s [u8])> {
+        match stored {
+            Stored::Skip => None,
+            Stored::Fresh { key, payload } => Some((key, payload.as_slice())),
+            Stored::Reused { key, offset, len } => Some((
+                key,
+                self.old
+                    .get(*offset..offset.saturating_add(*len))
+                    .unwrap_or_default(),
+            )),
+            Stored::Extracted { key } => {
+                let symbols = extract(position)?;
+                scratch.clear();
+                encode_payload(symbols, scratch);
+                Some((key, scratch.as_slice()))
+            }
         }
     }
 
@@ -614,41 +698,77 @@ impl PendingCache {
     /// The bytes of the new cache file.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.old.len().max(64 * 1024));
-        out.extend_from_slice(MAGIC);
+        // Writing to a Vec cannot fail.
+        let _ = self.write_to(&mut out);
+        out
+    }
+
+    /// Writes the new cache file's bytes to `out`, piece by piece (the payloads are copied
+    /// from where they are, not gathered into one buffer first), with the checksum computed
+    /// on the way.
+    pub fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        self.write_with(out, |position| self.extracts.get(position))
+    }
+
+    /// [`PendingCache::write_to`], with the extract of the module at each position given by
+    /// `extract` (instead of those kept with [`PendingCache::keep_extracts`]).
+    fn write_with<'m>(
+        &self,
+        out: &mut impl Write,
+        extract: impl Fn(usize) -> Option<&'m ModuleSymbols>,
+    ) -> std::io::Result<()> {
+        let mut crc = crc32fast::Hasher::new();
+        let mut put = |bytes: &[u8]| -> std::io::Result<()> {
+            crc.update(bytes);
+            out.write_all(bytes)
+        };
+        let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+        put(MAGIC)?;
         let identity = identity();
-        put_len(&mut out, identity.len());
-        out.extend_from_slice(identity.as_bytes());
+        put(&len(identity.len()))?;
+        put(identity.as_bytes())?;
         let count = self
             .modules
             .iter()
-            .filter(|(_, s)| !matches!(s, Stored::Skip))
+            .enumerate()
+            .filter(|(position, (_, s))| match s {
+                Stored::Skip => false,
+                Stored::Extracted { .. } => extract(*position).is_some(),
+                Stored::Fresh { .. } | Stored::Reused { .. } => true,
+            })
             .count();
-        put_len(&mut out, count);
-        for (path, stored) in &self.modules {
-            let (key, payload) = match stored {
-                Stored::Skip => continue,
-                Stored::Fresh { key, payload } => (key, payload.as_slice()),
-                Stored::Reused { key, offset, len } => (
-                    key,
-                    self.old
-                        .get(*offset..offset.saturating_add(*len))
-                        .unwrap_or_default(),
-                ),
+        put(&len(count))?;
+        let mut head = Vec::with_capacity(4 + 4096 + KEY_LEN + 4);
+        let mut scratch = Vec::with_capacity(64 * 1024);
+        for (position, (path, stored)) in self.modules.iter().enumerate() {
+            let Some((key, payload)) = self.entry(position, stored, &extract, &mut scratch) else {
+                continue;
             };
-            put_len(&mut out, path.len());
-            out.extend_from_slice(path);
-            key.encode(&mut out);
-            put_len(&mut out, payload.len());
-            out.extend_from_slice(payload);
+            head.clear();
+            put_len(&mut head, path.len());
+            head.extend_from_slice(path);
+            key.encode(&mut head);
+            put_len(&mut head, payload.len());
+            put(&head)?;
+            put(payload)?;
         }
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
+        let crc = crc.finalize();
+        out.write_all(&crc.to_le_bytes())
     }
 
     /// Writes the new cache (when something changed and writing is on). `Ok(false)`: another
     /// run is writing it right now, so this one left it to that run.
     pub fn store(&self) -> std::io::Result<bool> {
+        self.store_with(|position| self.extracts.get(position))
+    }
+
+    /// [`PendingCache::store`], with the extract of the module at each position given by
+    /// `extract`: depmod writes the cache while it links and renders, from the modules it
+    /// is working on.
+    pub fn store_with<'m>(
+        &self,
+        extract: impl Fn(usize) -> Option<&'m ModuleSymbols>,
+    ) -> std::io::Result<bool> {
         if !self.needs_store() {
             return Ok(true);
         }
@@ -680,7 +800,10 @@ impl PendingCache {
             return Ok(false);
         }
         locked.set_len(0)?;
-        locked.write_all(&self.encode())?;
+        let mut writer = std::io::BufWriter::with_capacity(256 * 1024, &mut *locked);
+        self.write_with(&mut writer, extract)?;
+        writer.flush()?;
+        drop(writer);
         std::fs::rename(&temp, path)?;
         Ok(true)
     }

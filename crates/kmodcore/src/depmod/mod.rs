@@ -76,9 +76,13 @@ pub struct Settings {
 pub struct Generated {
     /// The output files, in kmod's order.
     pub files: Vec<OutputFile>,
-    /// The module cache to write back once the files are published
-    /// ([`cache::PendingCache::store`]); `None` without a cache.
+    /// What the module cache gave the run; `None` without a cache.
     pub cache: Option<cache::PendingCache>,
+    /// How writing the cache back went, when it needed writing: it is written while the
+    /// outputs are made (it holds what each module file contains, right whether or not the
+    /// outputs are then published, and it is replaced by a rename). `Ok(false)`: another run
+    /// was writing it.
+    pub cache_stored: Option<std::io::Result<bool>>,
 }
 
 /// How serious a [`Diagnostic`] is, which decides where and whether kmod shows it.
@@ -489,19 +493,43 @@ pub fn generate(
             (modules, Some(pending))
         }
     };
-    let linked = graph::link(&modules, kernel.as_ref(), settings.link, diagnostics)
+    let (files, cache_stored) = std::thread::scope(|scope| {
+        // The cache is written beside the linking and rendering, from the same modules.
+        let store = pending.as_ref().filter(|p| p.needs_store()).map(|pending| {
+            let modules = &modules;
+            scope.spawn(move || pending.store_with(|i| modules.get(i).map(|m| &m.symbols)))
+        });
+        let files = link_and_render(settings, &modules, kernel.as_ref(), to_stdout, diagnostics);
+        let stored = store.map(|s| {
+            s.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("cache writer failed")))
+        });
+        (files, stored)
+    });
+    Ok(Generated {
+        files: files?,
+        cache: pending,
+        cache_stored,
+    })
+}
+
+/// Resolves the modules' symbols and renders the outputs.
+fn link_and_render(
+    settings: &Settings,
+    modules: &[graph::Module],
+    kernel: Option<&KernelSymbols>,
+    to_stdout: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Vec<OutputFile>, Fatal> {
+    let linked = graph::link(modules, kernel, settings.link, diagnostics)
         .map_err(|c| Fatal::Cycles { modules: c.modules })?;
     let inputs = outputs::Inputs {
-        modules: &modules,
+        modules,
         linked: &linked,
         dirname: &settings.dirname,
         warn_duplicates: settings.warn_duplicates,
     };
-    let files = outputs::render(&inputs, to_stdout, diagnostics)?;
-    Ok(Generated {
-        files,
-        cache: pending,
-    })
+    outputs::render(&inputs, to_stdout, diagnostics)
 }
 
 /// Reads every module file in parallel, keeping depmod's order.
@@ -531,10 +559,12 @@ pub fn read_modules_cached(
         Err(problem) => (crate::mmap::FileBytes::Owned(Vec::new()), Some(problem)),
     };
     let identity = cache::identity();
+    // Modules taken from the cache keep their names in its (mapped) bytes.
+    let old = std::sync::Arc::new(old);
     let (entries, problem) = match (old.is_empty(), problem) {
         (_, Some(problem)) => (Entries::default(), Some(problem)),
         (true, None) => (Entries::default(), None),
-        (false, None) => match Entries::decode(&old, &identity) {
+        (false, None) => match Entries::decode_shared(&old, &identity) {
             Ok(entries) => (entries, None),
             Err(problem) => (Entries::default(), Some(problem)),
         },
@@ -555,9 +585,7 @@ pub fn read_modules_cached(
                 Some(meta) if symbols.load_error.is_none() => {
                     let key = FileKey::of(&meta);
                     if key.settled(start) {
-                        let mut payload = Vec::with_capacity(symbols.arena().len() + 256);
-                        cache::encode_payload(&symbols, &mut payload);
-                        Stored::Fresh { key, payload }
+                        Stored::Extracted { key }
                     } else {
                         Stored::Skip
                     }
@@ -573,7 +601,7 @@ pub fn read_modules_cached(
         .count();
     let fresh = read
         .iter()
-        .filter(|(_, s)| matches!(s, Stored::Fresh { .. }))
+        .filter(|(_, s)| matches!(s, Stored::Extracted { .. }))
         .count();
     let mut modules = Vec::with_capacity(read.len());
     let mut stored = Vec::with_capacity(read.len());

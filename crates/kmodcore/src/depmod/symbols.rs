@@ -105,10 +105,44 @@ pub struct LoadError {
     pub detail: Option<String>,
 }
 
+/// Where a [`ModuleSymbols`] keeps its names.
+#[derive(Debug, Clone)]
+pub(crate) enum Arena {
+    /// Its own bytes (a module read from its file).
+    Owned(Vec<u8>),
+    /// A piece of the module cache's bytes, shared by every module taken from the cache
+    /// (mapped, not copied).
+    Shared {
+        /// The whole cache file.
+        bytes: std::sync::Arc<crate::mmap::FileBytes>,
+        /// Where the names start in it.
+        start: usize,
+        /// How many bytes they take.
+        len: usize,
+    },
+}
+
+impl Default for Arena {
+    fn default() -> Arena {
+        Arena::Owned(Vec::new())
+    }
+}
+
+impl Arena {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Arena::Owned(bytes) => bytes,
+            Arena::Shared { bytes, start, len } => bytes
+                .get(*start..start.saturating_add(*len))
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// Everything depmod keeps from one module file. Names live in one arena per module.
 #[derive(Debug, Clone, Default)]
 pub struct ModuleSymbols {
-    arena: Vec<u8>,
+    arena: Arena,
     /// The exported symbols, in table order.
     pub exports: Vec<Export>,
     /// The needed symbols; `None` when libkmod would have found none (or failed).
@@ -128,19 +162,20 @@ impl ModuleSymbols {
     pub fn get(&self, span: Span) -> &[u8] {
         let start = span.start as usize;
         self.arena
+            .bytes()
             .get(start..start.saturating_add(span.len as usize))
             .unwrap_or_default()
     }
 
     /// All names, concatenated (what the spans index).
     pub fn arena(&self) -> &[u8] {
-        &self.arena
+        self.arena.bytes()
     }
 
     /// Puts an extract back together from its parts (the module cache's decoder, which
     /// has checked every span against `arena`).
     pub(crate) fn from_parts(
-        arena: Vec<u8>,
+        arena: Arena,
         exports: Vec<Export>,
         imports: Option<Vec<Import>>,
         aliases: Vec<Span>,
@@ -159,13 +194,17 @@ impl ModuleSymbols {
     }
 
     fn push(&mut self, bytes: &[u8]) -> Span {
-        let start = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
+        // Only a module being read pushes names; its arena is its own.
+        let Arena::Owned(arena) = &mut self.arena else {
+            return Span { start: 0, len: 0 };
+        };
+        let start = u32::try_from(arena.len()).unwrap_or(u32::MAX);
         let len = u32::try_from(bytes.len()).unwrap_or(0);
         if start == u32::MAX || start.checked_add(len).is_none() {
             // Cannot happen below MAX_MODULE_SIZE; keep the span empty rather than wrong.
             return Span { start: 0, len: 0 };
         }
-        self.arena.extend_from_slice(bytes);
+        arena.extend_from_slice(bytes);
         Span { start, len }
     }
 

@@ -19,7 +19,7 @@ fn sample() -> ModuleSymbols {
     let mut arena = b"fooaliasbarsoftweak".to_vec();
     arena.extend_from_slice(b"x");
     ModuleSymbols::from_parts(
-        arena,
+        Arena::Owned(arena),
         vec![Export {
             name: Span { start: 0, len: 3 },
             crc: 0xdead_beef,
@@ -88,6 +88,82 @@ fn a_file_round_trips_and_answers_only_its_key() {
     newer.ctime.1 += 1;
     assert!(entries.get(b"/m/a.ko", &newer).is_none());
     assert!(entries.get(b"/m/b.ko", &key(1)).is_none());
+}
+
+/// The names, symbols and lists of an extract, wherever its arena lives.
+fn content(m: &ModuleSymbols) -> String {
+    let names =
+        |spans: &[Span]| -> Vec<Vec<u8>> { spans.iter().map(|&s| m.get(s).to_vec()).collect() };
+    let exports: Vec<(Vec<u8>, u64)> = m
+        .exports
+        .iter()
+        .map(|e| (m.get(e.name).to_vec(), e.crc))
+        .collect();
+    let imports: Option<Vec<(Vec<u8>, u64, bool)>> = m.imports.as_ref().map(|i| {
+        i.iter()
+            .map(|i| (m.get(i.name).to_vec(), i.crc, i.weak))
+            .collect()
+    });
+    format!(
+        "{:?} {exports:?} {imports:?} {:?} {:?} {:?}",
+        m.arena(),
+        names(&m.aliases),
+        names(&m.softdeps),
+        names(&m.weakdeps)
+    )
+}
+
+#[test]
+fn shared_extracts_read_their_names_in_the_file() {
+    let bytes = file_with(vec![
+        (b"/m/a.ko".to_vec(), fresh(&sample(), 1)),
+        (b"/m/b.ko".to_vec(), fresh(&ModuleSymbols::default(), 2)),
+    ]);
+    let whole = Arc::new(FileBytes::Owned(bytes));
+    let entries = Entries::decode_shared(&whole, &identity()).unwrap();
+    let (a, _) = entries.get(b"/m/a.ko", &key(1)).unwrap();
+    assert_eq!(content(&a), content(&sample()));
+    let (b, _) = entries.get(b"/m/b.ko", &key(2)).unwrap();
+    assert_eq!(content(&b), content(&ModuleSymbols::default()));
+    drop(entries);
+    // The extracts keep the file's bytes alive.
+    drop(whole);
+    assert_eq!(content(&a), content(&sample()));
+}
+
+/// An entry encoded from a kept extract when the file is written is the same bytes as one
+/// encoded up front.
+#[test]
+fn extracted_entries_write_the_same_bytes_as_fresh_ones() {
+    let settings = CacheSettings {
+        path: PathBuf::from("/nonexistent"),
+        write: false,
+        create_dir: false,
+    };
+    let mut pending = PendingCache::new(
+        settings,
+        CacheOutcome::Missing,
+        crate::mmap::FileBytes::Owned(Vec::new()),
+        vec![
+            (b"/m/a.ko".to_vec(), Stored::Extracted { key: key(1) }),
+            (b"/m/s.ko".to_vec(), Stored::Skip),
+            (b"/m/b.ko".to_vec(), Stored::Extracted { key: key(2) }),
+        ],
+        true,
+    );
+    pending.keep_extracts(vec![
+        sample(),
+        ModuleSymbols::default(),
+        ModuleSymbols::default(),
+    ]);
+    let expected = file_with(vec![
+        (b"/m/a.ko".to_vec(), fresh(&sample(), 1)),
+        (b"/m/b.ko".to_vec(), fresh(&ModuleSymbols::default(), 2)),
+    ]);
+    assert_eq!(pending.encode(), expected);
+    let mut streamed = Vec::new();
+    pending.write_to(&mut streamed).unwrap();
+    assert_eq!(streamed, expected);
 }
 
 #[test]
