@@ -11,7 +11,7 @@ use kmodcore::module::verify::Verdict;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use super::is_param;
+use super::{add_param, is_param};
 use crate::json::text;
 
 /// The document: every module shown, in argument order.
@@ -91,51 +91,40 @@ pub(super) fn hex(bytes: &[u8]) -> String {
         .join(":")
 }
 
-/// The module object for `details`. Parameter records without a `:` are left out; the caller
-/// reports them as the text form does.
-pub(super) fn module_object(
+/// The module object for `details`, and the parameter records it leaves out because they
+/// have no `:` (the caller reports them, as the text form does).
+pub(super) fn module_object<'a>(
     name: &[u8],
     filename: Option<&[u8]>,
     builtin: bool,
-    details: &ModuleDetails,
-) -> ModuleObject {
+    details: &'a ModuleDetails,
+) -> (ModuleObject, Vec<&'a InfoEntry>) {
     let mut fields: Vec<(String, Vec<String>)> = Vec::new();
-    let mut parameters: Vec<Parameter> = Vec::new();
-    for InfoEntry { key, value } in &details.records {
-        if is_param(key) {
-            let Some(colon) = value.iter().position(|&b| b == b':') else {
-                continue;
-            };
-            let pname = text(value.get(..colon).unwrap_or_default());
-            let rest = text(value.get(colon + 1..).unwrap_or_default());
-            let index = match parameters.iter().position(|p| p.name == pname) {
-                Some(index) => index,
-                None => {
-                    parameters.push(Parameter {
-                        name: pname,
-                        description: None,
-                        kind: None,
-                    });
-                    parameters.len() - 1
-                }
-            };
-            if let Some(p) = parameters.get_mut(index) {
-                if key == b"parm" {
-                    p.description = Some(rest);
-                } else {
-                    p.kind = Some(rest);
-                }
+    let mut params = Vec::new();
+    let mut invalid = Vec::new();
+    for entry in &details.records {
+        if is_param(&entry.key) {
+            if !add_param(&mut params, entry) {
+                invalid.push(entry);
             }
             continue;
         }
-        let key = text(key);
-        let value = text(value);
+        let key = text(&entry.key);
+        let value = text(&entry.value);
         match fields.iter_mut().find(|(k, _)| *k == key) {
             Some((_, values)) => values.push(value),
             None => fields.push((key, vec![value])),
         }
     }
-    ModuleObject {
+    let parameters = params
+        .iter()
+        .map(|p| Parameter {
+            name: text(p.name),
+            description: p.description.map(text),
+            kind: p.kind.map(text),
+        })
+        .collect();
+    let object = ModuleObject {
         name: text(name),
         filename: filename.map(text),
         builtin,
@@ -143,7 +132,8 @@ pub(super) fn module_object(
         parameters,
         build_id: details.build_id.as_deref().map(hex),
         signature: details.signature.as_ref().map(signature_object),
-    }
+    };
+    (object, invalid)
 }
 
 fn signature_object(sig: &SignatureInfo) -> Signature {
@@ -242,7 +232,8 @@ mod tests {
             build_id: Some(vec![0xab, 0x01]),
             signature: None,
         };
-        let object = module_object(b"m", Some(b"/m.ko"), false, &details);
+        let (object, invalid) = module_object(b"m", Some(b"/m.ko"), false, &details);
+        assert_eq!(invalid, [&entry("parm", "broken")]);
         assert_eq!(
             to_line(&object),
             r#"{"name":"m","filename":"/m.ko","builtin":false,"fields":{"alias":["a1","a2"],"license":["GPL"],"depends":[""]},"parameters":[{"name":"delay","description":"seconds to wait","type":"uint"},{"name":"quiet","description":"be quiet","type":null}],"build_id":"AB:01","signature":null}"#
@@ -251,7 +242,7 @@ mod tests {
 
     #[test]
     fn builtin_and_signature() {
-        let builtin = module_object(b"ext4", None, true, &ModuleDetails::default());
+        let (builtin, _) = module_object(b"ext4", None, true, &ModuleDetails::default());
         assert_eq!(
             to_line(&builtin),
             r#"{"name":"ext4","filename":null,"builtin":true,"fields":{},"parameters":[],"build_id":null,"signature":null}"#
@@ -266,7 +257,7 @@ mod tests {
             }),
             ..ModuleDetails::default()
         };
-        let object = module_object(b"m", Some(b"/m.ko"), false, &details);
+        let (object, _) = module_object(b"m", Some(b"/m.ko"), false, &details);
         let line = to_line(&object);
         assert!(
             line.ends_with(r#""signature":{"id_type":"PKCS#7","signer":"Build key","key_id":"6A:09","hash_algo":"sha256","signature":"00:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10:11:12:13:14:15:16:17:18"}}"#),

@@ -509,17 +509,16 @@ fn render_object(dir: &ModuleDir, target: &Target, r: &mut Rendered) {
         return;
     };
     let details = found.details.unwrap_or_default();
-    for entry in &details.records {
-        if is_param(&entry.key) && !entry.value.contains(&b':') {
-            report_invalid_param(r, entry);
-        }
-    }
-    r.objects.push(json::module_object(
+    let (object, invalid) = json::module_object(
         &target.name,
         target.path.as_deref(),
         found.builtin,
         &details,
-    ));
+    );
+    for entry in invalid {
+        report_invalid_param(r, entry);
+    }
+    r.objects.push(object);
 }
 
 /// Whether a `.modinfo` record describes a parameter.
@@ -573,12 +572,11 @@ fn add_param<'a>(params: &mut Vec<Param<'a>>, entry: &'a InfoEntry) -> bool {
 
 fn render_info(info: &[InfoEntry], field: Option<&[u8]>, sep: u8, r: &mut Rendered) {
     let mut params: Vec<Param<'_>> = Vec::new();
-    let invalid = report_invalid_param;
     for entry in info {
         match field {
             Some(b"parm") => {
                 if is_param(&entry.key) && !add_param(&mut params, entry) {
-                    invalid(r, entry);
+                    report_invalid_param(r, entry);
                 }
             }
             Some(wanted) => {
@@ -589,7 +587,7 @@ fn render_info(info: &[InfoEntry], field: Option<&[u8]>, sep: u8, r: &mut Render
             }
             None if is_param(&entry.key) => {
                 if !add_param(&mut params, entry) {
-                    invalid(r, entry);
+                    report_invalid_param(r, entry);
                 }
             }
             None if sep == 0 => {

@@ -159,29 +159,9 @@ fn lookups_match(tree: RealTree) {
         })
         .collect();
     names.sort();
-    let builtin: Vec<String> = std::fs::read_to_string(moddir.join("modules.builtin"))
-        .unwrap()
-        .lines()
-        .map(|p| {
-            p.rsplit('/')
-                .next()
-                .unwrap()
-                .trim_end_matches(".ko")
-                .to_string()
-        })
-        .collect();
-    let aliases: Vec<String> = std::fs::read_to_string(moddir.join("modules.alias"))
-        .unwrap()
-        .lines()
-        .step_by(7)
-        .filter_map(|l| l.split(' ').nth(1).map(str::to_string))
-        .collect();
-    let symbols: Vec<String> = std::fs::read_to_string(moddir.join("modules.symbols"))
-        .unwrap()
-        .lines()
-        .step_by(11)
-        .filter_map(|l| l.split(' ').nth(1).map(str::to_string))
-        .collect();
+    let builtin = tree.builtin_names();
+    let aliases = tree.index_keys("modules.alias", 7);
+    let symbols = tree.index_keys("modules.symbols", 11);
     let fixed: Vec<String> = [
         // concrete modaliases of real devices
         "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00",

@@ -275,26 +275,9 @@ fn build_ids_match_readelf() {
 /// Look-ups through the indexes kmod 30's depmod wrote: module names, `-m` names, builtin
 /// modules (no file, fields from modules.builtin.modinfo), aliases and failures.
 fn lookups_match(tree: RealTree) {
-    let moddir = tree.kmod30_moddir();
     let base = tree.kmod30_root.clone().into_os_string();
-    let builtin: Vec<String> = std::fs::read_to_string(moddir.join("modules.builtin"))
-        .unwrap()
-        .lines()
-        .step_by(3)
-        .map(|p| {
-            p.rsplit('/')
-                .next()
-                .unwrap()
-                .trim_end_matches(".ko")
-                .to_string()
-        })
-        .collect();
-    let aliases: Vec<String> = std::fs::read_to_string(moddir.join("modules.alias"))
-        .unwrap()
-        .lines()
-        .step_by(29)
-        .filter_map(|l| l.split(' ').nth(1).map(str::to_string))
-        .collect();
+    let builtin: Vec<String> = tree.builtin_names().into_iter().step_by(3).collect();
+    let aliases = tree.index_keys("modules.alias", 29);
     let fixed: Vec<String> = [
         "usb-storage",
         "snd_hda_intel",

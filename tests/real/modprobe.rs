@@ -1119,37 +1119,45 @@ fn show_config_json_matches_kmods_text() {
             // Where kmod 30 differs from the newest kmod, show_config_matches_kmod covers it.
             Expect::Head(_) => continue,
         };
-        let ours = run_rkmod_with(&ctx, case, &["--json"]);
-        assert_eq!(ours.code, expected.code, "exit code, case {}", case.name);
-        assert_eq!(
-            ours.stderr_str(),
-            expected.stderr_str(),
-            "stderr, case {}",
-            case.name
-        );
-        let document: serde_json::Value = serde_json::from_slice(&ours.stdout)
-            .unwrap_or_else(|e| panic!("case {}: not JSON: {e}", case.name));
+        let document = run_json(&ctx, case, &expected);
         let text = config_text(&document);
-        assert!(
-            text == expected.stdout_str(),
-            "case {}: the document differs from kmod's text:\n{}",
-            case.name,
-            difference(
-                &Run {
-                    stdout: text.clone().into_bytes(),
-                    stderr: Vec::new(),
-                    code: 0
-                },
-                &Run {
-                    stdout: expected.stdout.clone(),
-                    stderr: Vec::new(),
-                    code: 0
-                }
-            )
-        );
+        assert_text_is_kmods(case, &text, &expected);
         compared += 1;
     }
     assert!(compared >= 5, "only {compared} cases compared");
+}
+
+/// Runs the case with `--json` and returns the document, after checking that the exit code
+/// and stderr are `expected`'s.
+fn run_json(ctx: &Ctx, case: &Case, expected: &Run) -> serde_json::Value {
+    let ours = run_rkmod_with(ctx, case, &["--json"]);
+    assert_eq!(ours.code, expected.code, "exit code, case {}", case.name);
+    assert_eq!(
+        ours.stderr_str(),
+        expected.stderr_str(),
+        "stderr, case {}",
+        case.name
+    );
+    serde_json::from_slice(&ours.stdout)
+        .unwrap_or_else(|e| panic!("case {}: not JSON: {e}", case.name))
+}
+
+/// Checks that `text`, written from a document, is `expected`'s stdout.
+fn assert_text_is_kmods(case: &Case, text: &str, expected: &Run) {
+    let stdout_only = |bytes: Vec<u8>| Run {
+        stdout: bytes,
+        stderr: Vec::new(),
+        code: 0,
+    };
+    assert!(
+        text == expected.stdout_str(),
+        "case {}: the document differs from kmod's text:\n{}",
+        case.name,
+        difference(
+            &stdout_only(text.as_bytes().to_vec()),
+            &stdout_only(expected.stdout.clone())
+        )
+    );
 }
 
 /// `modprobe -c`'s text, written from a `--json` document: the directives in kmod's order,
@@ -1258,16 +1266,7 @@ fn show_depends_json_matches_kmods_text() {
                 None => read_golden(&ctx, case.name).expect("a golden file for a head case"),
             },
         };
-        let ours = run_rkmod_with(&ctx, case, &["--json"]);
-        assert_eq!(ours.code, expected.code, "exit code, case {}", case.name);
-        assert_eq!(
-            ours.stderr_str(),
-            expected.stderr_str(),
-            "stderr, case {}",
-            case.name
-        );
-        let document: serde_json::Value = serde_json::from_slice(&ours.stdout)
-            .unwrap_or_else(|e| panic!("case {}: not JSON: {e}", case.name));
+        let document = run_json(&ctx, case, &expected);
         let mut text = String::new();
         for request in document["requests"].as_array().expect("requests") {
             assert!(request["request"].is_string(), "case {}", case.name);
@@ -1281,23 +1280,7 @@ fn show_depends_json_matches_kmods_text() {
                 }
             }
         }
-        assert!(
-            text == expected.stdout_str(),
-            "case {}: the document differs from kmod's text:\n{}",
-            case.name,
-            difference(
-                &Run {
-                    stdout: text.clone().into_bytes(),
-                    stderr: Vec::new(),
-                    code: 0
-                },
-                &Run {
-                    stdout: expected.stdout.clone(),
-                    stderr: Vec::new(),
-                    code: 0
-                }
-            )
-        );
+        assert_text_is_kmods(case, &text, &expected);
         compared += 1;
     }
     eprintln!("show-depends --json: {compared} cases, {steps} steps ({installs} install, {builtins} builtin)");

@@ -127,6 +127,32 @@ impl RealTree {
         self.kmod30_root.join("lib/modules").join(self.kver)
     }
 
+    /// The names of the builtin modules, from the `modules.builtin` of the kmod 30 copy.
+    pub fn builtin_names(&self) -> Vec<String> {
+        std::fs::read_to_string(self.kmod30_moddir().join("modules.builtin"))
+            .unwrap()
+            .lines()
+            .map(|p| {
+                p.rsplit('/')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches(".ko")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// The second word (the pattern or symbol) of every `step`-th line of `file`
+    /// (`modules.alias`, `modules.symbols`) in the kmod 30 copy.
+    pub fn index_keys(&self, file: &str, step: usize) -> Vec<String> {
+        std::fs::read_to_string(self.kmod30_moddir().join(file))
+            .unwrap()
+            .lines()
+            .step_by(step)
+            .filter_map(|l| l.split(' ').nth(1).map(str::to_string))
+            .collect()
+    }
+
     /// Every module file in the tree, sorted.
     pub fn modules(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
