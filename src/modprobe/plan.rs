@@ -38,7 +38,9 @@ impl Request {
 
     /// Adds the step of one shown line.
     pub(super) fn push(&mut self, shown: &Shown) {
-        self.steps.push(step(shown));
+        if !matches!(shown, Shown::NoFile { .. }) {
+            self.steps.push(step(shown));
+        }
     }
 }
 
@@ -75,6 +77,7 @@ fn step(shown: &Shown) -> Step {
             name,
             path,
             options,
+            ..
         } => Step {
             path: Some(text(path)),
             options: text(options),
@@ -84,16 +87,18 @@ fn step(shown: &Shown) -> Step {
             name,
             command,
             options,
+            ..
         } => Step {
             command: Some(text(command)),
             options: text(options),
             ..plain("install", name)
         },
-        Shown::Builtin { name } => Step {
+        Shown::Builtin { name, .. } => Step {
             builtin: true,
             ..plain("builtin", name)
         },
         Shown::Rmmod { name } => plain("rmmod", name),
+        Shown::NoFile { name, .. } => plain("none", name),
         Shown::Remove { command } => Step {
             command: Some(text(command)),
             ..plain("remove", b"")
@@ -108,19 +113,27 @@ mod tests {
 
     #[test]
     fn each_kind_of_step() {
+        let dir = kmodcore::moddir::ModuleDir::new("/nonexistent");
+        let config = kmodcore::config::Config::new();
+        let mut resolver = kmodcore::resolve::Resolver::new(&dir, &config);
+        let mut module = |name: &[u8]| resolver.module(name).unwrap();
         let mut request = Request::new(b"usb-storage");
         request.push(&Shown::Insmod {
+            module: module(b"usbcore"),
             name: b"usbcore".to_vec(),
             path: b"/lib/modules/6.1/kernel/usbcore.ko".to_vec(),
             options: b"autosuspend=5".to_vec(),
         });
         request.push(&Shown::Install {
+            module: module(b"scsi_mod"),
             name: b"scsi_mod".to_vec(),
             command: b"/bin/true $CMDLINE_OPTS".to_vec(),
             options: Vec::new(),
         });
         request.push(&Shown::Builtin {
+            module: module(b"crc32c"),
             name: b"crc32c".to_vec(),
+            options: Vec::new(),
         });
         let document = PlanDocument {
             requests: vec![request],

@@ -343,7 +343,7 @@ impl Session<'_> {
         result: Result<Inserted, ProbeError>,
     ) -> Step<bool> {
         match result {
-            Ok(Inserted::Done | Inserted::AlreadyLoaded | Inserted::Blacklisted) => Ok(true),
+            Ok(Inserted::Done | Inserted::AlreadyLoaded | Inserted::Blacklisted(_)) => Ok(true),
             Err(ProbeError::Stopped) => Err(Stop),
             Err(ProbeError::Errno(errno)) => {
                 let text = match errno {

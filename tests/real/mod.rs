@@ -5,6 +5,7 @@
 
 mod depmod;
 mod depmod_cache;
+mod libkmod;
 mod modinfo;
 mod modinfo_json;
 mod modprobe;

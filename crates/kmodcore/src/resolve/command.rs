@@ -134,6 +134,11 @@ pub struct ShellCommand {
     pub module: Vec<u8>,
     /// The options ([`CMDLINE_OPTS_ENV`]).
     pub options: Vec<u8>,
+    /// The command as configured, before the rewriting (libkmod hands a client's
+    /// `run_install` this with `$CMDLINE_OPTS` expanded: [`expand_for_display`]).
+    pub configured: Vec<u8>,
+    /// The resolver's record of the module, when the command runs for one.
+    pub record: Option<super::ModId>,
 }
 
 impl ShellCommand {
@@ -143,6 +148,8 @@ impl ShellCommand {
             script: rewrite_for_shell(command),
             module: module.to_vec(),
             options: options.to_vec(),
+            configured: command.to_vec(),
+            record: None,
         }
     }
 

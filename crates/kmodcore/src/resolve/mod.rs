@@ -74,6 +74,14 @@ pub const MAX_MODULES: usize = 1 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ModId(usize);
 
+impl ModId {
+    /// The record's number in its resolver: records are numbered from 0 in the order they
+    /// were created, so it can key a table kept beside the resolver.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// Errors of resolution that are not errors of a file.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -257,11 +265,36 @@ impl<'a> Resolver<'a> {
         Ok(id)
     }
 
+    /// The record of the module called `name` (no alias), created when new, as libkmod's
+    /// `kmod_module_new_from_name`: the name ends at its first `.` (and after 4095 bytes),
+    /// dashes become underscores; nothing is read.
+    pub fn module(&mut self, name: &[u8]) -> ResolveResult<ModId> {
+        let stem = name.split(|&b| b == b'.').next().unwrap_or_default();
+        let stem = stem.get(..stem.len().min(4095)).unwrap_or_default();
+        self.intern(modname::normalize_name(stem), None)
+    }
+
+    /// The record of a module by name through modules.dep and the builtin indexes only
+    /// (libkmod's `kmod_module_new_from_name_lookup`); `None` when no file or builtin entry
+    /// has that name.
+    pub fn lookup_name(&mut self, name: &[u8]) -> ResolveResult<Option<ModId>> {
+        let Some(found) = lookup::lookup_name(self.dir, name)? else {
+            return Ok(None);
+        };
+        self.lookup_found(vec![found])
+            .map(|ids| ids.into_iter().next())
+    }
+
     /// Resolves a request through kmod's lookup chain (see [`crate::lookup`]); every match, in
     /// kmod's order. An empty list means not found; an invalid request (unbalanced brackets,
     /// too long) is `Error::NotFound`.
     pub fn lookup(&mut self, request: &[u8]) -> ResolveResult<Vec<ModId>> {
         let found = lookup::lookup(self.dir, self.config, request)?;
+        self.lookup_found(found)
+    }
+
+    /// The records of what a lookup found.
+    fn lookup_found(&mut self, found: Vec<lookup::Found>) -> ResolveResult<Vec<ModId>> {
         let mut ids = Vec::with_capacity(found.len());
         for f in found {
             // libkmod creates module-name records through modname_normalize, which turns

@@ -219,8 +219,8 @@ fn plan_request(
         }
         return Ok(Planned::Done(Ok(Inserted::AlreadyLoaded)));
     }
-    if resolver.is_blacklisted(top) && (resolver.alias(top).is_some() || flags.use_blacklist) {
-        return Ok(Planned::Done(Ok(Inserted::Blacklisted)));
+    if let Some(rule) = super::probe::blacklist_rule(resolver, top, flags) {
+        return Ok(Planned::Done(Ok(Inserted::Blacklisted(rule))));
     }
     let list = resolver.probe_list(top, flags.ignore_command);
     notices(resolver, reporter)?;
@@ -345,6 +345,7 @@ fn run_job(
         Action::Install { command, options } => say(
             reporter,
             Report::Show(Shown::Install {
+                module: job.id,
                 name: job.name.clone(),
                 command: command.clone(),
                 options: options.clone(),
@@ -354,6 +355,7 @@ fn run_job(
             let mut runner = runner.lock().unwrap_or_else(|e| e.into_inner());
             run_command(
                 &mut **runner,
+                job.id,
                 &job.name,
                 "install",
                 command,
@@ -364,6 +366,7 @@ fn run_job(
         Action::Load { path, options } => say(
             reporter,
             Report::Show(Shown::Insmod {
+                module: job.id,
                 name: job.name.clone(),
                 path: path.as_os_str().as_encoded_bytes().to_vec(),
                 options: options.clone(),

@@ -43,8 +43,15 @@ pub struct ProbeFlags {
     pub dry_run: bool,
     /// Ignore the requested module's install/remove command and softdeps (`-i`).
     pub ignore_command: bool,
-    /// Apply the blacklist to modules requested by name too (`-b`).
+    /// Apply the blacklist to modules requested by name too (`-b`; libkmod's
+    /// `KMOD_PROBE_APPLY_BLACKLIST`).
     pub use_blacklist: bool,
+    /// Do not skip a blacklisted module that was reached through an alias. modprobe always
+    /// skips it; a libkmod caller asks for that with `KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY`.
+    pub keep_blacklisted_aliases: bool,
+    /// Leave every blacklisted module out of the probe list, dependencies and softdeps too
+    /// (libkmod's `KMOD_PROBE_APPLY_BLACKLIST_ALL`); nothing left is [`Inserted::Blacklisted`].
+    pub blacklist_all: bool,
     /// Ignore symbol versions (`--force-modversion`, `-f`).
     pub force_modversion: bool,
     /// Ignore the version magic (`--force-vermagic`, `-f`).
@@ -62,6 +69,8 @@ pub struct ProbeFlags {
 pub enum Shown {
     /// `insmod PATH OPTIONS`
     Insmod {
+        /// The module's record (libkmod hands it to `print_action`).
+        module: ModId,
         /// The module's name (not shown in the line).
         name: Vec<u8>,
         /// The module file.
@@ -71,6 +80,8 @@ pub enum Shown {
     },
     /// `install COMMAND OPTIONS`: the configured command, unexpanded.
     Install {
+        /// The module's record.
+        module: ModId,
         /// The module the command is run for (not shown in the line).
         name: Vec<u8>,
         /// The command as configured.
@@ -80,8 +91,22 @@ pub enum Shown {
     },
     /// `builtin NAME`
     Builtin {
+        /// The module's record.
+        module: ModId,
         /// The module.
         name: Vec<u8>,
+        /// The options it would have been given (not shown in the line).
+        options: Vec<u8>,
+    },
+    /// A module with neither a file nor a builtin entry, about to fail to load: modprobe shows
+    /// nothing ([`Shown::line`] is empty), libkmod still hands it to `print_action`.
+    NoFile {
+        /// The module's record.
+        module: ModId,
+        /// The module.
+        name: Vec<u8>,
+        /// The options it would have been given.
+        options: Vec<u8>,
     },
     /// `rmmod NAME`
     Rmmod {
@@ -96,9 +121,12 @@ pub enum Shown {
 }
 
 impl Shown {
-    /// The line kmod prints, with its newline.
+    /// The line kmod prints, with its newline; empty for [`Shown::NoFile`].
     pub fn line(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        if let Shown::NoFile { .. } = self {
+            return out;
+        }
         let mut put = |parts: &[&[u8]]| {
             for (i, part) in parts.iter().enumerate() {
                 if i > 0 {
@@ -113,8 +141,9 @@ impl Shown {
             Shown::Install {
                 command, options, ..
             } => put(&[b"install", command, options]),
-            Shown::Builtin { name } => put(&[b"builtin", name]),
+            Shown::Builtin { name, .. } => put(&[b"builtin", name]),
             Shown::Rmmod { name } => put(&[b"rmmod", name]),
+            Shown::NoFile { .. } => {}
             Shown::Remove { command } => put(&[b"remove", command]),
         }
         out
@@ -190,8 +219,19 @@ pub enum Inserted {
     Done,
     /// The module was loaded (or builtin) already.
     AlreadyLoaded,
-    /// The module is blacklisted and was skipped.
-    Blacklisted,
+    /// The module is blacklisted and was skipped, by this rule.
+    Blacklisted(BlacklistRule),
+}
+
+/// Which rule of [`ProbeFlags`] skipped a blacklisted module (libkmod returns it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlacklistRule {
+    /// It was reached through an alias (`KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY`).
+    AliasOnly,
+    /// [`ProbeFlags::blacklist_all`] left nothing to load (`KMOD_PROBE_APPLY_BLACKLIST_ALL`).
+    All,
+    /// [`ProbeFlags::use_blacklist`] (`KMOD_PROBE_APPLY_BLACKLIST`).
+    Requested,
 }
 
 pub(super) fn say(reporter: &mut dyn Reporter, report: Report<'_>) -> Result<(), ProbeError> {
@@ -248,6 +288,27 @@ pub(super) fn concat_options(own: &[u8], extra: Option<&[u8]>) -> Vec<u8> {
     out
 }
 
+/// Whether the blacklist skips the requested module, and by which rule (libkmod's order:
+/// the alias rule, then all, then the requested-module rule).
+pub(super) fn blacklist_rule(
+    resolver: &Resolver<'_>,
+    top: ModId,
+    flags: ProbeFlags,
+) -> Option<BlacklistRule> {
+    if !resolver.is_blacklisted(top) {
+        return None;
+    }
+    if resolver.alias(top).is_some() && !flags.keep_blacklisted_aliases {
+        Some(BlacklistRule::AliasOnly)
+    } else if flags.blacklist_all {
+        Some(BlacklistRule::All)
+    } else if flags.use_blacklist {
+        Some(BlacklistRule::Requested)
+    } else {
+        None
+    }
+}
+
 /// Inserts module `top` with everything it needs; `extra_options` are the options given on
 /// the command line. See the module documentation for the steps.
 pub fn insert(
@@ -265,12 +326,18 @@ pub fn insert(
         }
         return Ok(Inserted::AlreadyLoaded);
     }
-    if resolver.is_blacklisted(top) && (resolver.alias(top).is_some() || flags.use_blacklist) {
-        return Ok(Inserted::Blacklisted);
+    if let Some(rule) = blacklist_rule(resolver, top, flags) {
+        return Ok(Inserted::Blacklisted(rule));
     }
     let steps = resolver.probe_list(top, flags.ignore_command);
     notices(resolver, reporter)?;
-    let steps = steps?;
+    let mut steps = steps?;
+    if flags.blacklist_all {
+        steps.retain(|step| !resolver.is_blacklisted(step.module));
+        if steps.is_empty() {
+            return Ok(Inserted::Blacklisted(BlacklistRule::All));
+        }
+    }
     let mut result: Result<(), Errno> = Ok(());
     for step in steps {
         let m = step.module;
@@ -285,6 +352,7 @@ pub fn insert(
                     say(
                         reporter,
                         Report::Show(Shown::Install {
+                            module: m,
                             name: resolver.name(m).to_vec(),
                             command: command.clone(),
                             options: options.clone(),
@@ -294,7 +362,7 @@ pub fn insert(
                         Ok(())
                     } else {
                         let name = resolver.name(m);
-                        run_command(runner, name, "install", &command, &options, reporter)?
+                        run_command(runner, m, name, "install", &command, &options, reporter)?
                     }
                 }
                 _ => load(resolver, kernel, m, &options, flags, reporter)?,
@@ -329,6 +397,7 @@ fn load(
         Some(path) => say(
             reporter,
             Report::Show(Shown::Insmod {
+                module: m,
                 name: resolver.name(m).to_vec(),
                 path: path.as_os_str().as_encoded_bytes().to_vec(),
                 options: options.to_vec(),
@@ -336,14 +405,22 @@ fn load(
         )?,
         None => {
             // A module without a file: builtin ones are shown as such, others not at all.
-            if resolver.is_builtin(m)? {
-                say(
-                    reporter,
-                    Report::Show(Shown::Builtin {
-                        name: resolver.name(m).to_vec(),
-                    }),
-                )?;
-            }
+            let name = resolver.name(m).to_vec();
+            let options = options.to_vec();
+            let shown = if resolver.is_builtin(m)? {
+                Shown::Builtin {
+                    module: m,
+                    name,
+                    options,
+                }
+            } else {
+                Shown::NoFile {
+                    module: m,
+                    name,
+                    options,
+                }
+            };
+            say(reporter, Report::Show(shown))?;
         }
     }
     if flags.dry_run {
@@ -408,6 +485,7 @@ pub(super) fn load_file(
 /// kmod reports it.
 pub(super) fn run_command(
     runner: &mut dyn CommandRunner,
+    record: ModId,
     name: &[u8],
     kind: &str,
     command: &[u8],
@@ -416,7 +494,9 @@ pub(super) fn run_command(
 ) -> Result<Result<(), Errno>, ProbeError> {
     let shown = String::from_utf8_lossy(&expand_for_display(command, options)).into_owned();
     let shown_name = String::from_utf8_lossy(name).into_owned();
-    match runner.run(&ShellCommand::new(command, name, options)) {
+    let mut shell = ShellCommand::new(command, name, options);
+    shell.record = Some(record);
+    match runner.run(&shell) {
         Ok(CommandStatus::Exited(0)) => Ok(Ok(())),
         Ok(CommandStatus::Exited(code)) => {
             message(
@@ -601,7 +681,8 @@ fn remove_one(
                 }),
             )?;
             if !flags.dry_run {
-                if let Err(errno) = run_command(runner, &name, "remove", command, b"", reporter)? {
+                if let Err(errno) = run_command(runner, m, &name, "remove", command, b"", reporter)?
+                {
                     return Err(ProbeError::Errno(errno));
                 }
             }

@@ -20,6 +20,8 @@ struct Log {
 impl Reporter for Log {
     fn report(&mut self, report: Report<'_>) -> ControlFlow<()> {
         match report {
+            // Shown::NoFile has no line: modprobe prints nothing for it.
+            Report::Show(shown) if shown.line().is_empty() => {}
             Report::Show(shown) => {
                 let line = String::from_utf8_lossy(&shown.line()).into_owned();
                 self.lines
@@ -249,6 +251,38 @@ fn a_failing_dependency_stops_and_a_failing_softdep_does_not() {
 }
 
 #[test]
+fn blacklist_all_drops_blacklisted_dependencies_and_aliases_can_be_kept() {
+    let (_t, dir) = tree();
+    let c = config("blacklist top\nblacklist low\n");
+    let mut env = Env::new(&dir, &c);
+    let keep = ProbeFlags {
+        keep_blacklisted_aliases: true,
+        ..ProbeFlags::default()
+    };
+    // libkmod without APPLY_BLACKLIST_ALIAS_ONLY: the alias loads like the name.
+    assert_eq!(
+        env.insert("pci:v1234d0001", keep, None).unwrap(),
+        Inserted::Done
+    );
+    let mut env = Env::new(&dir, &c);
+    let all = ProbeFlags {
+        blacklist_all: true,
+        ..ProbeFlags::default()
+    };
+    // The requested module itself is blacklisted: nothing is loaded.
+    assert_eq!(
+        env.insert("top", all, None).unwrap(),
+        Inserted::Blacklisted(BlacklistRule::All)
+    );
+    assert!(env.kernel.calls().is_empty());
+    // A blacklisted dependency is left out of the list, the rest loads.
+    let c = config("blacklist low\n");
+    let mut env = Env::new(&dir, &c);
+    assert_eq!(env.insert("top", all, None).unwrap(), Inserted::Done);
+    assert_eq!(loads(&env.kernel), ["load mid []", "load top []"]);
+}
+
+#[test]
 fn blacklist_applies_to_aliases_and_with_use_blacklist() {
     let (_t, dir) = tree();
     let c = config("blacklist top\nblacklist low\n");
@@ -256,14 +290,17 @@ fn blacklist_applies_to_aliases_and_with_use_blacklist() {
     assert_eq!(
         env.insert("pci:v1234d0001", ProbeFlags::default(), None)
             .unwrap(),
-        Inserted::Blacklisted
+        Inserted::Blacklisted(BlacklistRule::AliasOnly)
     );
     assert!(env.kernel.calls().is_empty());
     let b = ProbeFlags {
         use_blacklist: true,
         ..ProbeFlags::default()
     };
-    assert_eq!(env.insert("top", b, None).unwrap(), Inserted::Blacklisted);
+    assert_eq!(
+        env.insert("top", b, None).unwrap(),
+        Inserted::Blacklisted(BlacklistRule::Requested)
+    );
     // By name, without -b, it loads, and a blacklisted dependency loads too.
     assert_eq!(
         env.insert("top", ProbeFlags::default(), None).unwrap(),
