@@ -23,8 +23,7 @@ pub struct Ctx {
     /// Borrows `config` and `dir`, which are boxed and outlive it: it is declared first, so it
     /// is dropped first.
     resolver: RefCell<Resolver<'static>>,
-    /// Kept for the resolver, which borrows it.
-    _config: Box<Config>,
+    config: Box<Config>,
     dir: Box<ModuleDir>,
     dirname: CString,
     kernel: NixKernel,
@@ -40,6 +39,11 @@ impl Ctx {
     /// The resolver, borrowed for one call.
     pub(crate) fn resolver(&self) -> std::cell::RefMut<'_, Resolver<'static>> {
         self.resolver.borrow_mut()
+    }
+
+    /// The configuration.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The kernel.
@@ -135,7 +139,7 @@ pub unsafe extern "C" fn kmod_new(
         let ctx = Box::new(Ctx {
             refcount: Cell::new(1),
             resolver: RefCell::new(Resolver::new(dir_ref, config_ref)),
-            _config: config,
+            config,
             dir,
             dirname: CString::new(dir_path.as_os_str().as_bytes()).unwrap_or_default(),
             kernel: NixKernel::new(),

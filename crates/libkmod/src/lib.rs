@@ -21,6 +21,7 @@
 // The exported functions are documented by the C header (include/libkmod.h).
 #![allow(clippy::missing_safety_doc)]
 
+mod config_iter;
 mod ctx;
 mod list;
 mod log;

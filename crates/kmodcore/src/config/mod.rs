@@ -165,6 +165,51 @@ pub(crate) struct List {
     end: usize,
 }
 
+/// A kind of modprobe.d directive, in the order `modprobe -c` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectiveKind {
+    /// `blacklist`
+    Blacklist,
+    /// `install`
+    Install,
+    /// `remove`
+    Remove,
+    /// `alias`
+    Alias,
+    /// `options`
+    Options,
+    /// `softdep`
+    Softdep,
+    /// `weakdep`
+    Weakdep,
+}
+
+impl DirectiveKind {
+    /// Every kind, in `modprobe -c` order.
+    pub const ALL: [DirectiveKind; 7] = [
+        DirectiveKind::Blacklist,
+        DirectiveKind::Install,
+        DirectiveKind::Remove,
+        DirectiveKind::Alias,
+        DirectiveKind::Options,
+        DirectiveKind::Softdep,
+        DirectiveKind::Weakdep,
+    ];
+
+    /// The directive's keyword.
+    pub fn keyword(self) -> &'static [u8] {
+        match self {
+            DirectiveKind::Blacklist => b"blacklist",
+            DirectiveKind::Install => b"install",
+            DirectiveKind::Remove => b"remove",
+            DirectiveKind::Alias => b"alias",
+            DirectiveKind::Options => b"options",
+            DirectiveKind::Softdep => b"softdep",
+            DirectiveKind::Weakdep => b"weakdep",
+        }
+    }
+}
+
 /// The merged configuration, each kind of entry in kmod's order.
 ///
 /// Every string is kept in one buffer (`text`) and every entry names its strings by position,
@@ -442,50 +487,62 @@ impl Config {
     /// trailing space of a softdep or weakdep line with no names (`softdep m `).
     pub fn render_modprobe_c(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut line = |kind: &[u8], key: &[u8], value: Option<&[u8]>| {
-            out.extend_from_slice(kind);
-            out.push(b' ');
-            out.extend_from_slice(key);
-            if let Some(value) = value {
+        for kind in DirectiveKind::ALL {
+            for (key, value) in self.directives(kind) {
+                out.extend_from_slice(kind.keyword());
                 out.push(b' ');
-                out.extend_from_slice(value);
-            }
-            out.push(b'\n');
-        };
-        for name in self.blacklisted() {
-            line(b"blacklist", name, None);
-        }
-        for c in self.install_commands() {
-            line(b"install", c.module, Some(c.command));
-        }
-        for c in self.remove_commands() {
-            line(b"remove", c.module, Some(c.command));
-        }
-        for a in self.aliases() {
-            line(b"alias", a.pattern, Some(a.module));
-        }
-        for o in self.options() {
-            line(b"options", o.module, Some(o.options));
-        }
-        for s in self.softdeps() {
-            let mut value = Vec::new();
-            if !s.pre.is_empty() {
-                value.extend_from_slice(b"pre: ");
-                value.extend_from_slice(&s.pre.join(b' '));
-            }
-            if !s.post.is_empty() {
-                if !value.is_empty() {
-                    value.push(b' ');
+                out.extend_from_slice(&key);
+                if let Some(value) = value {
+                    out.push(b' ');
+                    out.extend_from_slice(&value);
                 }
-                value.extend_from_slice(b"post: ");
-                value.extend_from_slice(&s.post.join(b' '));
+                out.push(b'\n');
             }
-            line(b"softdep", s.module, Some(&value));
-        }
-        for w in self.weakdeps() {
-            line(b"weakdep", w.module, Some(&w.weak.join(b' ')));
         }
         out
+    }
+
+    /// Every directive of one kind as a key and a value, in the order `modprobe -c` and
+    /// libkmod's `kmod_config_get_*` iterators give them: `blacklist NAME` (no value),
+    /// `install`/`remove MODULE COMMAND`, `alias PATTERN MODULE`, `options MODULE OPTIONS`,
+    /// `softdep MODULE "pre: A B post: C"` and `weakdep MODULE "A B"`.
+    pub fn directives(&self, kind: DirectiveKind) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let pair = |key: &[u8], value: &[u8]| (key.to_vec(), Some(value.to_vec()));
+        match kind {
+            DirectiveKind::Blacklist => self.blacklisted().map(|n| (n.to_vec(), None)).collect(),
+            DirectiveKind::Install => self
+                .install_commands()
+                .map(|c| pair(c.module, c.command))
+                .collect(),
+            DirectiveKind::Remove => self
+                .remove_commands()
+                .map(|c| pair(c.module, c.command))
+                .collect(),
+            DirectiveKind::Alias => self.aliases().map(|a| pair(a.pattern, a.module)).collect(),
+            DirectiveKind::Options => self.options().map(|o| pair(o.module, o.options)).collect(),
+            DirectiveKind::Softdep => self
+                .softdeps()
+                .map(|s| {
+                    let mut value = Vec::new();
+                    if !s.pre.is_empty() {
+                        value.extend_from_slice(b"pre: ");
+                        value.extend_from_slice(&s.pre.join(b' '));
+                    }
+                    if !s.post.is_empty() {
+                        if !value.is_empty() {
+                            value.push(b' ');
+                        }
+                        value.extend_from_slice(b"post: ");
+                        value.extend_from_slice(&s.post.join(b' '));
+                    }
+                    (s.module.to_vec(), Some(value))
+                })
+                .collect(),
+            DirectiveKind::Weakdep => self
+                .weakdeps()
+                .map(|w| (w.module.to_vec(), Some(w.weak.join(b' '))))
+                .collect(),
+        }
     }
 }
 

@@ -58,6 +58,19 @@ static void print_names(const char *label, struct kmod_list *list)
 	printf("\n");
 }
 
+static void dump_config(const char *kind, struct kmod_config_iter *iter)
+{
+	int passes;
+
+	/* Twice: an iterator that reached its end starts again. */
+	for (passes = 0; passes < 2; passes++) {
+		while (kmod_config_iter_next(iter))
+			printf("config %s %s %s\n", kind, text(kmod_config_iter_get_key(iter)),
+			       text(kmod_config_iter_get_value(iter)));
+	}
+	kmod_config_iter_free_iter(iter);
+}
+
 static void describe(struct kmod_module *mod)
 {
 	struct kmod_list *deps, *pre = NULL, *post = NULL;
@@ -125,6 +138,12 @@ int main(int argc, char *argv[])
 	kmod_set_log_priority(ctx, LOG_ERR);
 	printf("dirname %s\n", kmod_get_dirname(ctx));
 	printf("load %d\n", kmod_load_resources(ctx));
+	dump_config("blacklist", kmod_config_get_blacklists(ctx));
+	dump_config("install", kmod_config_get_install_commands(ctx));
+	dump_config("remove", kmod_config_get_remove_commands(ctx));
+	dump_config("alias", kmod_config_get_aliases(ctx));
+	dump_config("options", kmod_config_get_options(ctx));
+	dump_config("softdep", kmod_config_get_softdeps(ctx));
 
 	requests = fopen(argv[3], "re");
 	if (requests == NULL) {
