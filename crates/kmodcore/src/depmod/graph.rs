@@ -33,6 +33,7 @@
 //! that does not contain it) or overflow its stack, rkmod stops exploring from that start after
 //! [`MAX_CYCLE_STEPS`] steps or at the same stack bound, and says so.
 
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::scan::FoundModule;
@@ -149,14 +150,32 @@ pub fn link(
     let mut users: Vec<u32> = vec![0; count];
     // stamp[d] == i + 1 when module i already depends on d.
     let mut stamp: Vec<usize> = vec![0; count];
-    for (index, module) in modules.iter().enumerate() {
+    // The look-ups, the bulk of the work, run in parallel; what they find is then applied in
+    // depmod's order, which the dependency lists and diagnostics depend on.
+    let found: Vec<Vec<Option<Entry>>> = modules
+        .par_iter()
+        .map(|module| {
+            let symbols = &module.symbols;
+            symbols.imports.as_ref().map_or_else(Vec::new, |imports| {
+                imports
+                    .iter()
+                    .map(|import| {
+                        table
+                            .get(lookup_key(symbols.get(import.name), prefix))
+                            .copied()
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    for ((index, module), found) in modules.iter().enumerate().zip(&found) {
         let symbols = &module.symbols;
         let Some(imports) = &symbols.imports else {
             continue;
         };
-        for import in imports {
+        for (import, entry) in imports.iter().zip(found) {
             let name = symbols.get(import.name);
-            let Some(entry) = table.get(lookup_key(name, prefix)) else {
+            let Some(entry) = entry else {
                 if options.print_unknown && !import.weak {
                     diagnostics.push(Diagnostic::UnknownSymbol {
                         path: module.found.path.clone(),

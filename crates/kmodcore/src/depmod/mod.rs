@@ -481,7 +481,12 @@ pub fn generate(
                 &settings.kernel_version,
                 diagnostics,
             );
-            scan::scan_tree(&settings.dirname, &config, diagnostics)?
+            scan::scan_tree(
+                &settings.dirname,
+                &config,
+                settings.cache.is_some(),
+                diagnostics,
+            )?
         }
         Some(files) => scan::from_files(&settings.dirname, files, diagnostics)?,
     };
@@ -574,8 +579,12 @@ pub fn read_modules_cached(
         .map(|found| {
             let path = Path::new(OsStr::from_bytes(&found.path));
             if !entries.is_empty() {
-                if let Ok(meta) = std::fs::metadata(path) {
-                    if let Some((symbols, stored)) = entries.get(&found.path, &FileKey::of(&meta)) {
+                // The scan's key, else a look-up of the path.
+                let key = found
+                    .key
+                    .or_else(|| std::fs::metadata(path).ok().map(|meta| FileKey::of(&meta)));
+                if let Some(key) = key {
+                    if let Some((symbols, stored)) = entries.get(&found.path, &key) {
                         return (graph::Module { found, symbols }, stored);
                     }
                 }

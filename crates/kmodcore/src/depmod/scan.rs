@@ -28,12 +28,14 @@
 //! does not end in a newline (the last line, or a line of 4095 bytes or more), kmod reports
 //! the line as corrupted and keeps the hash order for every module.
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use super::cache::FileKey;
 use super::config::{Candidate, DepmodConfig};
 use super::{order, Diagnostic, Fatal};
 use crate::fs::fgets_pieces;
@@ -60,6 +62,9 @@ pub struct FoundModule {
     pub base_start: usize,
     /// Where the name stem ends (the first `.` of the basename).
     pub stem_end: usize,
+    /// The file's key as the scan found it, when it was asked to examine the files (for the
+    /// module cache, which then need not look the path up again).
+    pub key: Option<FileKey>,
 }
 
 impl FoundModule {
@@ -82,6 +87,7 @@ impl FoundModule {
             base_start,
             stem_end: base_start + stem_len,
             path,
+            key: None,
         })
     }
 
@@ -137,8 +143,25 @@ struct Walker<'a> {
     dirname: &'a [u8],
     config: &'a DepmodConfig,
     by_name: HashMap<Vec<u8>, FoundModule>,
-    /// (device, inode) of the directories on the current path, to catch loops.
-    stack: Vec<(u64, u64)>,
+    /// Whether to record each module file's [`FileKey`].
+    want_keys: bool,
+}
+
+/// What walking a directory found, in the order a walk of one entry at a time finds it: the
+/// module files, and the diagnostics.
+#[derive(Default)]
+struct Walked {
+    modules: Vec<(Vec<u8>, Option<FileKey>)>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// A directory entry, as the walk sorts it before entering subdirectories.
+enum Item {
+    /// A module file: its path and, when asked for, its key.
+    Module(Vec<u8>, Option<FileKey>),
+    /// A subdirectory: its name and path.
+    Dir(Vec<u8>, Vec<u8>),
+    Diagnostic(Diagnostic),
 }
 
 impl Walker<'_> {
@@ -156,106 +179,28 @@ impl Walker<'_> {
         let id = std::fs::metadata(os(dir))
             .map(|m| (m.dev(), m.ino()))
             .unwrap_or((0, 0));
-        self.stack.push(id);
-        self.walk(dir, entries, diagnostics);
-        self.stack.pop();
+        let mut walked = Walked::default();
+        walk(
+            self.config,
+            self.want_keys,
+            dir,
+            entries,
+            &[id],
+            &mut walked,
+        );
+        diagnostics.extend(walked.diagnostics);
+        // Which of two modules of one name wins can depend on which was found first.
+        for (path, key) in walked.modules {
+            self.consider(path, key);
+        }
         Ok(())
     }
 
-    fn walk(&mut self, dir: &[u8], entries: std::fs::ReadDir, diagnostics: &mut Vec<Diagnostic>) {
-        for entry in entries {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(e) => {
-                    diagnostics.push(Diagnostic::ScanDirUnreadable {
-                        path: dir.to_vec(),
-                        error: errno(&e),
-                    });
-                    break;
-                }
-            };
-            let name = entry.file_name();
-            let name = name.as_bytes();
-            if self.config.excludes_name(name) {
-                continue;
-            }
-            let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
-            path.extend_from_slice(dir);
-            path.push(b'/');
-            path.extend_from_slice(name);
-            let kind = match entry.file_type() {
-                Ok(t) if t.is_file() => Kind::File,
-                Ok(t) if t.is_dir() => Kind::Dir,
-                _ => match std::fs::metadata(os(&path)) {
-                    Ok(m) if m.is_file() => Kind::File,
-                    Ok(m) if m.is_dir() => Kind::Dir,
-                    Ok(m) => {
-                        diagnostics.push(Diagnostic::ScanUnsupportedType {
-                            path: path.clone(),
-                            mode: m.mode() & 0o170000,
-                        });
-                        Kind::Skip
-                    }
-                    Err(e) => {
-                        diagnostics.push(Diagnostic::ScanStatFailed {
-                            dir: dir.to_vec(),
-                            name: name.to_vec(),
-                            error: errno(&e),
-                        });
-                        Kind::Skip
-                    }
-                },
-            };
-            match kind {
-                Kind::Skip => {}
-                Kind::Dir => self.descend(dir, name, &path, diagnostics),
-                Kind::File => {
-                    if has_module_extension(name) {
-                        self.consider(path);
-                    }
-                }
-            }
-        }
-    }
-
-    fn descend(&mut self, dir: &[u8], name: &[u8], path: &[u8], diagnostics: &mut Vec<Diagnostic>) {
-        let opened = std::fs::metadata(os(path)).and_then(|m| {
-            let entries = std::fs::read_dir(os(path))?;
-            Ok((m, entries))
-        });
-        let (meta, entries) = match opened {
-            Ok(pair) => pair,
-            Err(e) => {
-                diagnostics.push(Diagnostic::ScanOpenFailed {
-                    dir: dir.to_vec(),
-                    name: name.to_vec(),
-                    error: errno(&e),
-                });
-                return;
-            }
-        };
-        let id = (meta.dev(), meta.ino());
-        if self.stack.contains(&id) {
-            diagnostics.push(Diagnostic::ScanLoop {
-                path: path.to_vec(),
-            });
-            return;
-        }
-        if self.stack.len() >= MAX_SCAN_DEPTH {
-            diagnostics.push(Diagnostic::ScanTooDeep {
-                path: path.to_vec(),
-            });
-            return;
-        }
-        self.stack.push(id);
-        self.walk(path, entries, diagnostics);
-        self.stack.pop();
-    }
-
-    fn consider(&mut self, path: Vec<u8>) {
-        let Some(found) = FoundModule::new(path, self.dirname) else {
+    fn consider(&mut self, path: Vec<u8>, key: Option<FileKey>) {
+        let Some(mut found) = FoundModule::new(path, self.dirname) else {
             return;
         };
+        found.key = key;
         if let Some(existing) = self.by_name.get(&found.name) {
             if self
                 .config
@@ -268,18 +213,176 @@ impl Walker<'_> {
     }
 }
 
+/// Walks the directory `dir`, whose entries are `entries`, into `walked`. `stack` holds the
+/// (device, inode) of the directories on the current path, `dir`'s last, to catch loops.
+/// Subdirectories are walked in parallel, and what they find is put back in entry order.
+fn walk(
+    config: &DepmodConfig,
+    want_keys: bool,
+    dir: &[u8],
+    entries: std::fs::ReadDir,
+    stack: &[(u64, u64)],
+    walked: &mut Walked,
+) {
+    let mut items = Vec::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                items.push(Item::Diagnostic(Diagnostic::ScanDirUnreadable {
+                    path: dir.to_vec(),
+                    error: errno(&e),
+                }));
+                break;
+            }
+        };
+        let name = entry.file_name();
+        let name = name.as_bytes();
+        if config.excludes_name(name) {
+            continue;
+        }
+        let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
+        path.extend_from_slice(dir);
+        path.push(b'/');
+        path.extend_from_slice(name);
+        // A regular file's key comes from a look-up relative to the open directory; a
+        // symbolic link's from the `stat` that follows it.
+        let mut key = None;
+        let kind = match entry.file_type() {
+            Ok(t) if t.is_file() => {
+                if want_keys && has_module_extension(name) {
+                    key = entry.metadata().ok().map(|m| FileKey::of(&m));
+                }
+                Kind::File
+            }
+            Ok(t) if t.is_dir() => Kind::Dir,
+            _ => match std::fs::metadata(os(&path)) {
+                Ok(m) if m.is_file() => {
+                    key = want_keys.then(|| FileKey::of(&m));
+                    Kind::File
+                }
+                Ok(m) if m.is_dir() => Kind::Dir,
+                Ok(m) => {
+                    items.push(Item::Diagnostic(Diagnostic::ScanUnsupportedType {
+                        path: path.clone(),
+                        mode: m.mode() & 0o170000,
+                    }));
+                    Kind::Skip
+                }
+                Err(e) => {
+                    items.push(Item::Diagnostic(Diagnostic::ScanStatFailed {
+                        dir: dir.to_vec(),
+                        name: name.to_vec(),
+                        error: errno(&e),
+                    }));
+                    Kind::Skip
+                }
+            },
+        };
+        match kind {
+            Kind::Skip => {}
+            Kind::Dir => items.push(Item::Dir(name.to_vec(), path)),
+            Kind::File => {
+                if has_module_extension(name) {
+                    items.push(Item::Module(path, key));
+                }
+            }
+        }
+    }
+    if !items.iter().any(|item| matches!(item, Item::Dir(..))) {
+        for item in items {
+            match item {
+                Item::Module(path, key) => walked.modules.push((path, key)),
+                Item::Diagnostic(d) => walked.diagnostics.push(d),
+                Item::Dir(..) => {}
+            }
+        }
+        return;
+    }
+    let subdirs: Vec<Option<Walked>> = items
+        .par_iter()
+        .with_max_len(1)
+        .map(|item| match item {
+            Item::Dir(name, path) => {
+                let mut sub = Walked::default();
+                descend(config, want_keys, dir, name, path, stack, &mut sub);
+                Some(sub)
+            }
+            _ => None,
+        })
+        .collect();
+    for (item, sub) in items.into_iter().zip(subdirs) {
+        match (item, sub) {
+            (Item::Module(path, key), _) => walked.modules.push((path, key)),
+            (Item::Diagnostic(d), _) => walked.diagnostics.push(d),
+            (Item::Dir(..), Some(sub)) => {
+                walked.modules.extend(sub.modules);
+                walked.diagnostics.extend(sub.diagnostics);
+            }
+            (Item::Dir(..), None) => {}
+        }
+    }
+}
+
+/// Enters the subdirectory `name` (at `path`) of `dir`, unless it closes a loop or lies too
+/// deep, and walks it into `walked`.
+fn descend(
+    config: &DepmodConfig,
+    want_keys: bool,
+    dir: &[u8],
+    name: &[u8],
+    path: &[u8],
+    stack: &[(u64, u64)],
+    walked: &mut Walked,
+) {
+    let opened = std::fs::metadata(os(path)).and_then(|m| {
+        let entries = std::fs::read_dir(os(path))?;
+        Ok((m, entries))
+    });
+    let (meta, entries) = match opened {
+        Ok(pair) => pair,
+        Err(e) => {
+            walked.diagnostics.push(Diagnostic::ScanOpenFailed {
+                dir: dir.to_vec(),
+                name: name.to_vec(),
+                error: errno(&e),
+            });
+            return;
+        }
+    };
+    let id = (meta.dev(), meta.ino());
+    if stack.contains(&id) {
+        walked.diagnostics.push(Diagnostic::ScanLoop {
+            path: path.to_vec(),
+        });
+        return;
+    }
+    if stack.len() >= MAX_SCAN_DEPTH {
+        walked.diagnostics.push(Diagnostic::ScanTooDeep {
+            path: path.to_vec(),
+        });
+        return;
+    }
+    let mut inner = Vec::with_capacity(stack.len() + 1);
+    inner.extend_from_slice(stack);
+    inner.push(id);
+    walk(config, want_keys, path, entries, &inner, walked);
+}
+
 /// Walks the module directory `dirname` and the configured external directories. Fails
 /// (kmod: "could not search modules") only when `dirname` itself cannot be read.
+/// `want_keys`: record each module file's [`FileKey`] in [`FoundModule::key`] (for the cache).
 pub fn scan_tree(
     dirname: &[u8],
     config: &DepmodConfig,
+    want_keys: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<Vec<FoundModule>, Fatal> {
     let mut walker = Walker {
         dirname,
         config,
         by_name: HashMap::default(),
-        stack: Vec::new(),
+        want_keys,
     };
     walker
         .search_path(dirname, diagnostics)
