@@ -8,7 +8,7 @@ use std::ptr;
 use kmodcore::config::DirectiveKind;
 
 use crate::ctx::{self, Ctx};
-use crate::guard;
+use crate::{c_string, guard};
 
 /// An iterator over the directives of one kind. It starts before the first; each
 /// `kmod_config_iter_next` moves to the next.
@@ -16,11 +16,6 @@ pub struct ConfigIter {
     entries: Vec<(CString, Option<CString>)>,
     /// The entry `next` moved to; `None` before the first call.
     position: Option<usize>,
-}
-
-fn c_string(bytes: Vec<u8>) -> CString {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    CString::new(bytes.get(..end).unwrap_or_default()).unwrap_or_default()
 }
 
 fn new_iter(ctx: *const Ctx, kind: DirectiveKind) -> *mut ConfigIter {
@@ -33,7 +28,7 @@ fn new_iter(ctx: *const Ctx, kind: DirectiveKind) -> *mut ConfigIter {
             .config()
             .directives(kind)
             .into_iter()
-            .map(|(key, value)| (c_string(key), value.map(c_string)))
+            .map(|(key, value)| (c_string(&key), value.as_deref().map(c_string)))
             .collect();
         Box::into_raw(Box::new(ConfigIter {
             entries,

@@ -52,6 +52,13 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const c_char) -> Option<&'a [u8]> {
     }
 }
 
+/// A C string of `bytes`, cut at the first NUL: names, paths and configuration values never
+/// hold one (they come from C strings and NUL-separated files), so cutting beats failing.
+pub(crate) fn c_string(bytes: &[u8]) -> std::ffi::CString {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    std::ffi::CString::new(bytes.get(..end).unwrap_or_default()).unwrap_or_default()
+}
+
 /// A negative errno, kmod's error return.
 pub(crate) fn neg(errno: kmodcore::kernel::Errno) -> c_int {
     -(errno as c_int)

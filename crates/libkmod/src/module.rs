@@ -20,7 +20,7 @@ use kmodcore::resolve::ModId;
 use crate::ctx::{self, Ctx};
 use crate::list::{self, KmodList};
 use crate::log::LOG_ERR;
-use crate::{guard, neg, resolve_errno};
+use crate::{c_string, guard, neg, resolve_errno};
 
 /// A module handle.
 pub struct Module {
@@ -32,13 +32,6 @@ pub struct Module {
     options: OnceCell<Option<CString>>,
     install: OnceCell<Option<CString>>,
     remove: OnceCell<Option<CString>>,
-}
-
-fn c_string(bytes: &[u8]) -> CString {
-    // Names, paths and configuration values never hold NUL (they come from C strings and
-    // NUL-separated files); cut at one rather than fail.
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    CString::new(bytes.get(..end).unwrap_or_default()).unwrap_or_default()
 }
 
 fn c_ptr(value: &Option<CString>) -> *const c_char {
@@ -166,14 +159,37 @@ pub unsafe extern "C" fn kmod_module_get_module(entry: *const KmodList) -> *mut 
     })
 }
 
-/// Stores a new handle in `*out`.
+/// The part the three single-module constructors share: kmod's `-ENOENT` for a NULL context,
+/// argument or result pointer; then `find` with the context and the argument's bytes, whose
+/// record (if any) becomes a new handle in `*out`. `find` returns a negative errno itself.
 ///
 /// # Safety
-/// `out` is a valid pointer.
-unsafe fn put(out: *mut *mut Module, module: *mut Module) -> c_int {
-    // SAFETY: the caller's contract.
-    unsafe { *out = module };
-    0
+/// `ctx` is NULL or live, `arg` NULL or a C string, `out` NULL or valid.
+unsafe fn new_one(
+    ctx: *mut Ctx,
+    arg: *const c_char,
+    out: *mut *mut Module,
+    find: impl FnOnce(&Ctx, &[u8]) -> Result<Option<ModId>, c_int>,
+) -> c_int {
+    guard(neg(Errno::ENOMEM), || {
+        // SAFETY: NULL or live / a C string (the caller's contract).
+        let (Some(c), Some(arg)) = (unsafe { ctx::ctx_ref(ctx) }, unsafe { crate::c_bytes(arg) })
+        else {
+            return neg(Errno::ENOENT);
+        };
+        if out.is_null() {
+            return neg(Errno::ENOENT);
+        }
+        match find(c, arg) {
+            Ok(Some(id)) => {
+                // SAFETY: `out` is non-NULL and valid.
+                unsafe { *out = handle_of(c, ctx, id) };
+                0
+            }
+            Ok(None) => 0,
+            Err(errno) => errno,
+        }
+    })
 }
 
 /// `kmod_module_new_from_name`.
@@ -183,23 +199,15 @@ pub unsafe extern "C" fn kmod_module_new_from_name(
     name: *const c_char,
     out: *mut *mut Module,
 ) -> c_int {
-    guard(neg(Errno::ENOMEM), || {
-        // SAFETY: NULL or live / a C string.
-        let (Some(c), Some(name)) = (unsafe { ctx::ctx_ref(ctx) }, unsafe {
-            crate::c_bytes(name)
-        }) else {
-            return neg(Errno::ENOENT);
-        };
-        if out.is_null() {
-            return neg(Errno::ENOENT);
-        }
-        let id = c.resolver().module(name);
-        match id {
-            // SAFETY: `out` is non-NULL.
-            Ok(id) => unsafe { put(out, handle_of(c, ctx, id)) },
-            Err(e) => resolve_errno(&e),
-        }
-    })
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        new_one(ctx, name, out, |c, name| {
+            c.resolver()
+                .module(name)
+                .map(Some)
+                .map_err(|e| resolve_errno(&e))
+        })
+    }
 }
 
 /// `kmod_module_new_from_name_lookup`.
@@ -209,23 +217,14 @@ pub unsafe extern "C" fn kmod_module_new_from_name_lookup(
     name: *const c_char,
     out: *mut *mut Module,
 ) -> c_int {
-    guard(neg(Errno::ENOMEM), || {
-        // SAFETY: NULL or live / a C string.
-        let (Some(c), Some(name)) = (unsafe { ctx::ctx_ref(ctx) }, unsafe {
-            crate::c_bytes(name)
-        }) else {
-            return neg(Errno::ENOENT);
-        };
-        if out.is_null() {
-            return neg(Errno::ENOENT);
-        }
-        let found = c.resolver().lookup_name(name);
-        match found {
-            Ok(Some(id)) => unsafe { put(out, handle_of(c, ctx, id)) },
-            Ok(None) => 0,
-            Err(e) => resolve_errno(&e),
-        }
-    })
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        new_one(ctx, name, out, |c, name| {
+            c.resolver()
+                .lookup_name(name)
+                .map_err(|e| resolve_errno(&e))
+        })
+    }
 }
 
 /// `kmod_module_new_from_path`.
@@ -235,31 +234,25 @@ pub unsafe extern "C" fn kmod_module_new_from_path(
     path: *const c_char,
     out: *mut *mut Module,
 ) -> c_int {
-    guard(neg(Errno::ENOMEM), || {
-        // SAFETY: NULL or live / a C string.
-        let (Some(c), Some(path)) = (unsafe { ctx::ctx_ref(ctx) }, unsafe {
-            crate::c_bytes(path)
-        }) else {
-            return neg(Errno::ENOENT);
-        };
-        if out.is_null() {
-            return neg(Errno::ENOENT);
-        }
-        let found = c
-            .resolver()
-            .from_path(Path::new(std::ffi::OsStr::from_bytes(path)));
-        match found {
-            Ok(id) => unsafe { put(out, handle_of(c, ctx, id)) },
-            Err(kmodcore::resolve::ResolveError::Core(kmodcore::Error::BadModule {
-                reason,
-                ..
-            })) => {
-                c.log(LOG_ERR, "kmod_module_new_from_path", &reason);
-                neg(Errno::EEXIST)
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        new_one(ctx, path, out, |c, path| {
+            let found = c
+                .resolver()
+                .from_path(Path::new(std::ffi::OsStr::from_bytes(path)));
+            match found {
+                Ok(id) => Ok(Some(id)),
+                Err(kmodcore::resolve::ResolveError::Core(kmodcore::Error::BadModule {
+                    reason,
+                    ..
+                })) => {
+                    c.log(LOG_ERR, "kmod_module_new_from_path", &reason);
+                    Err(neg(Errno::EEXIST))
+                }
+                Err(e) => Err(resolve_errno(&e)),
             }
-            Err(e) => resolve_errno(&e),
-        }
-    })
+        })
+    }
 }
 
 /// `kmod_module_new_from_lookup`.
