@@ -14,7 +14,7 @@ use kmodcore::resolve::command::{
     expand_for_display, CommandRunner, CommandStatus, ShellCommand, ShellRunner,
 };
 use kmodcore::resolve::probe::{self, BlacklistRule, Inserted, ProbeError, ProbeFlags};
-use kmodcore::resolve::probe::{Level, Report, Reporter, Shown};
+use kmodcore::resolve::probe::{Report, Reporter, Shown};
 use kmodcore::resolve::ModId;
 
 use crate::ctx::{self, Ctx};
@@ -685,12 +685,8 @@ impl Reporter for CallbackReporter<'_> {
             ) => self.action(module, &name, None, false, &options),
             Report::Show(_) => {}
             Report::Message(level, text) => {
-                let priority = match level {
-                    Level::Critical => 2,
-                    Level::Error => LOG_ERR,
-                    Level::Warning => 4,
-                    Level::Info => crate::log::LOG_INFO,
-                };
+                // Level's values are syslog's priorities.
+                let priority = level as c_int;
                 self.c
                     .log(priority, "kmod_module_probe_insert_module", &text);
             }
