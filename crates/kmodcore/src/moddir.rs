@@ -34,7 +34,11 @@ type Snapshot = (
 /// exist, cannot be opened or is empty (depmod writes an empty modules.builtin.bin and
 /// modules.builtin.alias.bin when modules.builtin is missing, and kmod reads them as no
 /// index); an error when it has bytes but is corrupt.
-fn read_index_file(opened: std::io::Result<std::fs::File>, path: &Path) -> Result<OpenedIndex> {
+fn read_index_file(
+    opened: std::io::Result<std::fs::File>,
+    path: &Path,
+    mapped: bool,
+) -> Result<OpenedIndex> {
     let Ok(file) = opened else {
         return Ok((None, None));
     };
@@ -47,8 +51,12 @@ fn read_index_file(opened: std::io::Result<std::fs::File>, path: &Path) -> Resul
     if len == 0 {
         return Ok((None, id));
     }
-    let index = Index::from_bytes(IndexFile::new(file, len))
-        .map_err(|source| Error::index(path, source))?;
+    let source = if mapped {
+        IndexFile::mapped(file, len)
+    } else {
+        IndexFile::new(file, len)
+    };
+    let index = Index::from_bytes(source).map_err(|source| Error::index(path, source))?;
     Ok((Some(index), id))
 }
 
@@ -93,6 +101,8 @@ pub struct ModuleDir {
     /// Each index once opened (`None` inside: no usable file), with the stamp of the file read.
     indexes: [OnceLock<OpenedIndex>; 5],
     builtin_modinfo: OnceLock<Option<FileBytes>>,
+    /// Whether indexes are mapped whole ([`ModuleDir::with_mapped_indexes`]).
+    mapped: bool,
 }
 
 impl ModuleDir {
@@ -103,7 +113,16 @@ impl ModuleDir {
             handle: OnceLock::new(),
             indexes: Default::default(),
             builtin_modinfo: OnceLock::new(),
+            mapped: false,
         }
+    }
+
+    /// Maps each index whole when it is opened, instead of reading the parts a lookup needs
+    /// (see [`IndexFile::mapped`]): for a process that lives long and looks up much, such as a
+    /// libkmod client. A tool that looks up a few keys and exits is faster without.
+    pub fn with_mapped_indexes(mut self) -> ModuleDir {
+        self.mapped = true;
+        self
     }
 
     /// The directory's handle, opened on first use.
@@ -177,7 +196,11 @@ impl ModuleDir {
         if let Some((index, _)) = slot.get() {
             return Ok(index.as_ref());
         }
-        let opened = read_index_file(self.open_file(kind.file_name()), &self.index_path(kind))?;
+        let opened = read_index_file(
+            self.open_file(kind.file_name()),
+            &self.index_path(kind),
+            self.mapped,
+        )?;
         Ok(slot.get_or_init(|| opened).0.as_ref())
     }
 
@@ -218,7 +241,7 @@ impl ModuleDir {
             .into_iter()
             .map(|kind| {
                 let name = kind.file_name();
-                match read_index_file(self.open_file(name), &self.index_path(kind)) {
+                match read_index_file(self.open_file(name), &self.index_path(kind), self.mapped) {
                     Ok((index, id)) => (Ok(index), id),
                     Err(_) => (Err(()), self.file_stamp(name)),
                 }

@@ -95,7 +95,7 @@ impl Ctx {
         let Ok(mut dir) = self.dir.try_borrow_mut() else {
             return;
         };
-        let fresh = Box::new(ModuleDir::new(dir.path()));
+        let fresh = Box::new(ModuleDir::new(dir.path()).with_mapped_indexes());
         // SAFETY: the box is owned by the context from the line after next until it is
         // replaced here again or the context is dropped (after the resolver, declared first);
         // the resolver stops using the old box before it is dropped below.
@@ -174,7 +174,7 @@ pub unsafe extern "C" fn kmod_new(
             kmodcore::resolve::load_config(&dir_path, &paths, Path::new("/"))
         };
         let config = Box::new(config);
-        let dir = Box::new(ModuleDir::new(&dir_path));
+        let dir = Box::new(ModuleDir::new(&dir_path).with_mapped_indexes());
         // SAFETY: both boxes are owned by the context and never moved out or replaced while
         // it lives; the resolver, declared first, is dropped before them.
         let (config_ref, dir_ref): (&'static Config, &'static ModuleDir) =

@@ -240,8 +240,17 @@ impl SysRoot {
     }
 
     /// A module's state; `Ok(None)` when it has no `/sys/module/NAME` directory.
+    ///
+    /// The directory is looked at first: most modules asked about are not loaded, and then one
+    /// failed `stat` answers (kmod opens `initstate` first and needs a second call to tell "not
+    /// loaded" from "coming"). A directory without a readable `initstate` is a module coming.
     pub fn initstate(&self, name: &[u8]) -> Result<Option<InitState>, Errno> {
         let dir = self.module_dir(name)?;
+        match std::fs::metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(errno_of(&e)),
+            Ok(_) => {}
+        }
         match read_capped(&dir.join("initstate"), MAX_ATTRIBUTE as u64) {
             Ok(text) => match text.as_slice() {
                 b"live\n" => Ok(Some(InitState::Live)),
