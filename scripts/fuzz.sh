@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1
 CACHE=${RKMOD_CACHE:-$HOME/.cache/rkmod}
-TARGETS=(elf_modinfo decompress index_read index_roundtrip config_parse cmdline_parse proc_modules alias_match verify_signature)
+TARGETS=(elf_modinfo decompress index_read index_roundtrip config_parse cmdline_parse proc_modules alias_match verify_signature libkmod_api)
 
 if ! command -v cargo-fuzz >/dev/null; then
   echo "==> installing cargo-fuzz (cargo install cargo-fuzz --locked)"
@@ -79,6 +79,23 @@ seed() {
     proc_modules)
       cp /proc/modules "$dir/host" 2>/dev/null || true
       printf 'e1000 155648 0 - Live 0x0000000000000000\nusb_storage 81920 1 uas, Live 0x0000000000000000 (E)\n' > "$dir/sample" ;;
+    libkmod_api)
+      # A 10-byte header of five u16 lengths, then a query, a configuration file,
+      # modules.dep.bin, modules.alias.bin and modules.symbols.bin, then a module file: from
+      # the small real indexes and modules of testdata/.
+      local ko
+      ko=$(find testdata -name '*.ko' -size -16k | sort | head -n 1)
+      python3 - "$dir/real" testdata/index/kmod30 "$ko" <<'PY' || true
+import struct, sys
+out, idx, ko = sys.argv[1:4]
+parts = [b"usb:v1234p5678d0100dc00dsc00dp00ic08isc06ip50in00",
+         b"alias foo usb-storage\noptions usb_storage delay_use=1\nsoftdep usb_storage pre: foo\n"]
+for name in ("modules.dep.bin", "modules.alias.bin", "modules.symbols.bin"):
+    parts.append(open(f"{idx}/{name}", "rb").read()[:65535])
+with open(out, "wb") as f:
+    f.write(struct.pack("<5H", *(len(p) for p in parts)) + b"".join(parts) + open(ko, "rb").read())
+PY
+      ;;
     alias_match)
       printf 'pci:v00008086d*sv*sd*bc02sc00i*\0pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00' > "$dir/pci"
       printf 'usb:v13FDp3940d0[0-2]*dc*\0usb:v13FDp3940d0100dc00' > "$dir/usb" ;;

@@ -238,6 +238,27 @@ def alias_seeds():
     write(t, "dashes", b"pci-v*-[-]\0pci_v1_-")
 
 
+def libkmod_seeds():
+    """A module directory in one input: five u16 lengths, then the query, a configuration
+    file, modules.dep.bin, modules.alias.bin, modules.symbols.bin; the rest is a module file."""
+    t = "libkmod_api"
+    top = os.path.dirname(os.path.dirname(ROOT))
+    idx = os.path.join(top, "testdata/index/kmod30")
+    ko = os.path.join(top, "testdata/depmod/cases/alias-brackets/root/lib/modules/6.1.0-test/kernel/br.ko")
+    parts = [b"usb:v1234p5678d0100dc00dsc00dp00ic08isc06ip50in00",
+             b"alias foo usb-storage\noptions usb_storage delay_use=1\nsoftdep usb_storage pre: foo\n"]
+    for name in ("modules.dep.bin", "modules.alias.bin", "modules.symbols.bin"):
+        with open(os.path.join(idx, name), "rb") as f:
+            parts.append(f.read())
+    with open(ko, "rb") as f:
+        module = f.read()
+    write(t, "real", struct.pack("<5H", *(len(p) for p in parts)) + b"".join(parts) + module)
+    write(t, "empty", b"")
+    # Lengths past the end, a query of wildcards and bad bytes, commands, indexes of garbage.
+    write(t, "hostile", struct.pack("<5H", 9, 40, 300, 12, 65535) + b"*?[a-\\]\xfe"
+          + b"install foo /bin/false\nblacklist *\n\xff\xfe\n" + b"\x57\xf4\xf4\xee" * 100)
+
+
 def main():
     if len(sys.argv) > 1:
         print(__doc__)
@@ -250,6 +271,7 @@ def main():
     cmdline_seeds()
     proc_modules_seeds()
     alias_seeds()
+    libkmod_seeds()
 
 
 if __name__ == "__main__":

@@ -21,13 +21,13 @@
 // The exported functions are documented by the C header (include/libkmod.h).
 #![allow(clippy::missing_safety_doc)]
 
-mod config_iter;
-mod ctx;
-mod list;
+pub mod config_iter;
+pub mod ctx;
+pub mod list;
 mod log;
-mod module;
-mod module_file;
-mod module_kernel;
+pub mod module;
+pub mod module_file;
+pub mod module_kernel;
 
 use std::ffi::{c_char, c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -36,9 +36,22 @@ pub use ctx::Ctx;
 pub use list::KmodList;
 pub use module::Module;
 
+/// How many panics [`guard`] has turned into error values in this process.
+static CAUGHT_PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Runs `body`, turning a panic into `fallback` so that it never crosses into C.
 pub(crate) fn guard<T>(fallback: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {
+        CAUGHT_PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        fallback
+    })
+}
+
+/// How many panics the library has caught at its boundary: for the fuzz target, to which a
+/// caught panic is a bug all the same (not exported to C).
+#[doc(hidden)]
+pub fn caught_panics() -> usize {
+    CAUGHT_PANICS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The bytes of a C string argument; `None` for NULL.
