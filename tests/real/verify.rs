@@ -385,20 +385,6 @@ fn verify_modules_signed_by_sign_file() {
     );
 }
 
-/// Debian's signed 6.1 tree, or a skip.
-fn signed_tree_61() -> Option<PathBuf> {
-    let root = cache_dir().join("tree-6.1.0-signed");
-    if root.join(".complete").exists() {
-        Some(root)
-    } else {
-        skip(&format!(
-            "Debian's signed package linux-image-6.1.0-47-amd64, unpacked in {}",
-            root.display()
-        ));
-        None
-    }
-}
-
 /// Debian's module signing certificate, taken from the kernel image.
 ///
 /// Debian signs the modules of its kernel packages with a key generated for each build

@@ -212,6 +212,20 @@ pub fn tree_612() -> Option<RealTree> {
     tree("6.12.107", "kmod30-6.12", "6.12.107+deb12-amd64")
 }
 
+/// Debian's signed 6.1 package (linux-image-6.1.0-47-amd64) unpacked: its root, or a skip.
+pub fn signed_tree_61() -> Option<PathBuf> {
+    let root = cache_dir().join("tree-6.1.0-signed");
+    if root.join(".complete").exists() {
+        Some(root)
+    } else {
+        skip(&format!(
+            "Debian's signed package linux-image-6.1.0-47-amd64, unpacked in {}",
+            root.display()
+        ));
+        None
+    }
+}
+
 /// A temporary directory that is removed afterwards.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")

@@ -35,5 +35,6 @@ pub mod moddir;
 pub mod modname;
 pub mod module;
 pub mod resolve;
+pub mod stamp;
 
 pub use error::{Error, Result};

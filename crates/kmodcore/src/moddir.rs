@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::index::{Index, IndexFile};
 use crate::mmap::FileBytes;
 use crate::module::info::{builtin_info, InfoEntry};
+use crate::stamp::FileStamp;
 
 pub use crate::layout::{IndexKind, MODULE_DIRECTORY};
 
@@ -19,22 +20,25 @@ pub use crate::layout::{IndexKind, MODULE_DIRECTORY};
 /// new set (1, 2, 4, 8, then 16 ms apart: about 0.1 s in all).
 pub const OPEN_ALL_ATTEMPTS: u32 = 10;
 
-/// An opened index, with the device and inode of its file (`None`: no file).
-type OpenedIndex = (Option<Index<IndexFile>>, Option<(u64, u64)>);
+/// An opened index, with the stamp of its file (`None`: no file).
+type OpenedIndex = (Option<Index<IndexFile>>, Option<FileStamp>);
 
-/// One index as [`ModuleDir::open_all`] found it: opened (`Err`: corrupt), and the device and
-/// inode of its file.
+/// One index as [`ModuleDir::open_all`] found it: opened (`Err`: corrupt), and the stamp of
+/// its file.
 type Snapshot = (
     std::result::Result<Option<Index<IndexFile>>, ()>,
-    Option<(u64, u64)>,
+    Option<FileStamp>,
 );
 
 /// Reads an opened index file (`opened` is the open of `path`): `None` inside when it does not
 /// exist, cannot be opened or is empty (depmod writes an empty modules.builtin.bin and
 /// modules.builtin.alias.bin when modules.builtin is missing, and kmod reads them as no
 /// index); an error when it has bytes but is corrupt.
-fn read_index_file(opened: std::io::Result<std::fs::File>, path: &Path) -> Result<OpenedIndex> {
-    use std::os::unix::fs::MetadataExt;
+fn read_index_file(
+    opened: std::io::Result<std::fs::File>,
+    path: &Path,
+    mapped: bool,
+) -> Result<OpenedIndex> {
     let Ok(file) = opened else {
         return Ok((None, None));
     };
@@ -43,12 +47,16 @@ fn read_index_file(opened: std::io::Result<std::fs::File>, path: &Path) -> Resul
         Err(Error::Io { .. }) | Err(Error::NotRegularFile { .. }) => return Ok((None, None)),
         Err(other) => return Err(other),
     };
-    let (len, id) = (meta.len(), Some((meta.dev(), meta.ino())));
+    let (len, id) = (meta.len(), Some(FileStamp::from_metadata(&meta)));
     if len == 0 {
         return Ok((None, id));
     }
-    let index = Index::from_bytes(IndexFile::new(file, len))
-        .map_err(|source| Error::index(path, source))?;
+    let source = if mapped {
+        IndexFile::mapped(file, len)
+    } else {
+        IndexFile::new(file, len)
+    };
+    let index = Index::from_bytes(source).map_err(|source| Error::index(path, source))?;
     Ok((Some(index), id))
 }
 
@@ -90,8 +98,11 @@ pub struct ModuleDir {
     /// modprobe run opens five indexes and checks them again). `None` inside when it cannot
     /// be opened; the full paths are used then.
     handle: OnceLock<Option<std::os::fd::OwnedFd>>,
-    indexes: [OnceLock<Option<Index<IndexFile>>>; 5],
+    /// Each index once opened (`None` inside: no usable file), with the stamp of the file read.
+    indexes: [OnceLock<OpenedIndex>; 5],
     builtin_modinfo: OnceLock<Option<FileBytes>>,
+    /// Whether indexes are mapped whole ([`ModuleDir::with_mapped_indexes`]).
+    mapped: bool,
 }
 
 impl ModuleDir {
@@ -102,7 +113,16 @@ impl ModuleDir {
             handle: OnceLock::new(),
             indexes: Default::default(),
             builtin_modinfo: OnceLock::new(),
+            mapped: false,
         }
+    }
+
+    /// Maps each index whole when it is opened, instead of reading the parts a lookup needs
+    /// (see [`IndexFile::mapped`]): for a process that lives long and looks up much, such as a
+    /// libkmod client. A tool that looks up a few keys and exits is faster without.
+    pub fn with_mapped_indexes(mut self) -> ModuleDir {
+        self.mapped = true;
+        self
     }
 
     /// The directory's handle, opened on first use.
@@ -131,20 +151,14 @@ impl ModuleDir {
         }
     }
 
-    /// The device and inode of the directory's file `name` (symlinks followed), if it exists.
-    fn file_id(&self, name: &str) -> Option<(u64, u64)> {
-        use std::os::unix::fs::MetadataExt;
+    /// The stamp of the directory's file `name` now (symlinks followed), if it exists.
+    fn file_stamp(&self, name: &str) -> Option<FileStamp> {
         match self.handle() {
             Some(dir) => {
                 let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::empty()).ok()?;
-                let dev =
-                    rustix::fs::makedev(rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
-                Some((dev, st.st_ino))
+                Some(FileStamp::from_stat(&st))
             }
-            None => {
-                let meta = std::fs::metadata(self.dir.join(name)).ok()?;
-                Some((meta.dev(), meta.ino()))
-            }
+            None => FileStamp::of(&self.dir.join(name)),
         }
     }
 
@@ -179,11 +193,15 @@ impl ModuleDir {
             .ok_or_else(|| Error::NotFound {
                 name: kind.file_name().into(),
             })?;
-        if let Some(index) = slot.get() {
+        if let Some((index, _)) = slot.get() {
             return Ok(index.as_ref());
         }
-        let opened = read_index_file(self.open_file(kind.file_name()), &self.index_path(kind))?.0;
-        Ok(slot.get_or_init(|| opened).as_ref())
+        let opened = read_index_file(
+            self.open_file(kind.file_name()),
+            &self.index_path(kind),
+            self.mapped,
+        )?;
+        Ok(slot.get_or_init(|| opened).0.as_ref())
     }
 
     /// Opens every index that can be opened now, as kmod's `kmod_load_resources` does when
@@ -209,9 +227,9 @@ impl ModuleDir {
             opened = self.open_each();
         }
         // An absent index is absent for the whole run too; a corrupt one is left unopened.
-        for (kind, (index, _)) in IndexKind::ALL.into_iter().zip(opened) {
+        for (kind, (index, stamp)) in IndexKind::ALL.into_iter().zip(opened) {
             if let (Some(slot), Ok(index)) = (self.indexes.get(kind.slot()), index) {
-                let _ = slot.get_or_init(|| index);
+                let _ = slot.get_or_init(|| (index, stamp));
             }
         }
     }
@@ -223,9 +241,9 @@ impl ModuleDir {
             .into_iter()
             .map(|kind| {
                 let name = kind.file_name();
-                match read_index_file(self.open_file(name), &self.index_path(kind)) {
+                match read_index_file(self.open_file(name), &self.index_path(kind), self.mapped) {
                     Ok((index, id)) => (Ok(index), id),
-                    Err(_) => (Err(()), self.file_id(name)),
+                    Err(_) => (Err(()), self.file_stamp(name)),
                 }
             })
             .collect()
@@ -237,13 +255,13 @@ impl ModuleDir {
         let replaced = IndexKind::ALL
             .into_iter()
             .zip(opened)
-            .any(|(kind, (_, id))| self.file_id(kind.file_name()) != *id);
+            .any(|(kind, (_, id))| self.file_stamp(kind.file_name()) != *id);
         !replaced && !self.publication_under_way()
     }
 
     /// A journal exists and a depmod holds the directory's lock.
     fn publication_under_way(&self) -> bool {
-        if self.file_id(crate::layout::JOURNAL).is_none() {
+        if self.file_stamp(crate::layout::JOURNAL).is_none() {
             return false;
         }
         let Ok(handle) = std::fs::File::open(&self.dir) else {
@@ -258,6 +276,31 @@ impl ModuleDir {
             self.index(kind)?;
         }
         Ok(())
+    }
+
+    /// Why the index of `kind` is not open, as kmod's `kmod_load_resources` reports it: `None`
+    /// when it is open; else the errno of opening its file (`ENOENT` for none), or `EINVAL` for a
+    /// file that is empty, too short or corrupt. Opens the index first if nothing tried yet.
+    pub fn index_errno(&self, kind: IndexKind) -> Option<i32> {
+        if let Ok(Some(_)) = self.index(kind) {
+            return None;
+        }
+        Some(match self.open_file(kind.file_name()) {
+            Err(e) => e.raw_os_error().unwrap_or(nix::errno::Errno::EINVAL as i32),
+            Ok(_) => nix::errno::Errno::EINVAL as i32,
+        })
+    }
+
+    /// Whether an index this directory has open was replaced or changed on disk since it was
+    /// opened (or removed): kmod's "must reload". Indexes not open are not watched.
+    pub fn indexes_changed(&self) -> bool {
+        IndexKind::ALL.into_iter().any(|kind| {
+            let opened = self.indexes.get(kind.slot()).and_then(OnceLock::get);
+            match opened {
+                Some((Some(_), Some(stamp))) => self.file_stamp(kind.file_name()) != Some(*stamp),
+                _ => false,
+            }
+        })
     }
 
     fn index_error(&self, kind: IndexKind, source: crate::index::IndexError) -> Error {
@@ -367,6 +410,32 @@ mod tests {
         // Absent at the start stays absent for the run.
         write_index(tmp.path(), IndexKind::Alias, b"a", b"m");
         assert_eq!(dir.wildcard_lookup(IndexKind::Alias, b"a").unwrap(), None);
+    }
+
+    /// A replaced index is noticed; one never opened is not watched; why an index is not open
+    /// is kmod's errno.
+    #[test]
+    fn replaced_indexes_and_open_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_index(tmp.path(), IndexKind::Dep, b"m", b"kernel/old.ko:");
+        std::fs::write(tmp.path().join("modules.builtin.bin"), b"").unwrap();
+        let dir = ModuleDir::new(tmp.path());
+        dir.open_all();
+        assert!(!dir.indexes_changed());
+        assert_eq!(dir.index_errno(IndexKind::Dep), None);
+        assert_eq!(dir.index_errno(IndexKind::Alias), Some(2), "ENOENT");
+        assert_eq!(
+            dir.index_errno(IndexKind::Builtin),
+            Some(22),
+            "EINVAL: empty"
+        );
+        write_index(tmp.path(), IndexKind::Alias, b"a", b"m");
+        assert!(
+            !dir.indexes_changed(),
+            "an index that was absent is not watched"
+        );
+        write_index(tmp.path(), IndexKind::Dep, b"m", b"kernel/new.ko:");
+        assert!(dir.indexes_changed());
     }
 
     /// A journal with the directory locked is a publication under way: open_all waits for it,

@@ -11,8 +11,10 @@ use std::ptr;
 
 use kmodcore::config::Config;
 use kmodcore::kernel::real::NixKernel;
-use kmodcore::moddir::ModuleDir;
+use kmodcore::kernel::Errno;
+use kmodcore::moddir::{IndexKind, ModuleDir};
 use kmodcore::resolve::{ModId, Resolver};
+use kmodcore::stamp::ConfigStamps;
 
 use crate::log::{self, LogFn, Sink};
 use crate::module::Module;
@@ -24,7 +26,10 @@ pub struct Ctx {
     /// is dropped first.
     resolver: RefCell<Resolver<'static>>,
     config: Box<Config>,
-    dir: Box<ModuleDir>,
+    /// Replaced only by [`Ctx::unload`], which points the resolver at the new box first.
+    dir: RefCell<Box<ModuleDir>>,
+    /// The configuration paths read, for `kmod_validate_resources`.
+    config_stamps: ConfigStamps,
     dirname: CString,
     kernel: NixKernel,
     /// The live module objects by record (kmod's pool): one object per record while any
@@ -39,6 +44,14 @@ impl Ctx {
     /// The resolver, borrowed for one call.
     pub(crate) fn resolver(&self) -> std::cell::RefMut<'_, Resolver<'static>> {
         self.resolver.borrow_mut()
+    }
+
+    /// The resolver, unless a call further up the stack is using it (a callback calling back
+    /// into the library).
+    pub(crate) fn resolver_if_idle(
+        &self,
+    ) -> Result<std::cell::RefMut<'_, Resolver<'static>>, std::cell::BorrowMutError> {
+        self.resolver.try_borrow_mut()
     }
 
     /// The configuration.
@@ -70,6 +83,27 @@ impl Ctx {
         for notice in notices {
             self.log(log::LOG_ERR, notice.kmod_function(), &notice.message());
         }
+    }
+
+    /// Closes the indexes (`kmod_unload_resources`): the resolver moves to a fresh
+    /// [`ModuleDir`] for the same directory, which opens each index again when a lookup needs
+    /// it. Nothing happens while the resolver is busy (a probe callback calling back in).
+    pub(crate) fn unload(&self) {
+        let Ok(mut resolver) = self.resolver.try_borrow_mut() else {
+            return;
+        };
+        let Ok(mut dir) = self.dir.try_borrow_mut() else {
+            return;
+        };
+        let fresh = Box::new(ModuleDir::new(dir.path()).with_mapped_indexes());
+        // SAFETY: the box is owned by the context from the line after next until it is
+        // replaced here again or the context is dropped (after the resolver, declared first);
+        // the resolver stops using the old box before it is dropped below.
+        let fresh_ref: &'static ModuleDir = unsafe { &*(&*fresh as *const ModuleDir) };
+        resolver.set_module_dir(fresh_ref);
+        let old = std::mem::replace(&mut *dir, fresh);
+        drop(resolver);
+        drop(old);
     }
 
     /// Takes one more reference.
@@ -119,6 +153,15 @@ pub unsafe extern "C" fn kmod_new(
             priority = log::parse_priority(env.as_bytes());
         }
         // kmod without config paths reads its default directories; with an empty array, none.
+        let watched: Vec<PathBuf> = if config_paths.is_null() {
+            kmodcore::config::DEFAULT_CONFIG_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect()
+        } else {
+            paths.clone()
+        };
+        let config_stamps = ConfigStamps::take(&watched);
         let (config, warnings) = if config_paths.is_null() {
             kmodcore::resolve::load_config(&dir_path, &[], Path::new("/"))
         } else if paths.is_empty() {
@@ -131,7 +174,7 @@ pub unsafe extern "C" fn kmod_new(
             kmodcore::resolve::load_config(&dir_path, &paths, Path::new("/"))
         };
         let config = Box::new(config);
-        let dir = Box::new(ModuleDir::new(&dir_path));
+        let dir = Box::new(ModuleDir::new(&dir_path).with_mapped_indexes());
         // SAFETY: both boxes are owned by the context and never moved out or replaced while
         // it lives; the resolver, declared first, is dropped before them.
         let (config_ref, dir_ref): (&'static Config, &'static ModuleDir) =
@@ -140,7 +183,8 @@ pub unsafe extern "C" fn kmod_new(
             refcount: Cell::new(1),
             resolver: RefCell::new(Resolver::new(dir_ref, config_ref)),
             config,
-            dir,
+            dir: RefCell::new(dir),
+            config_stamps,
             dirname: CString::new(dir_path.as_os_str().as_bytes()).unwrap_or_default(),
             kernel: NixKernel::new(),
             pool: RefCell::new(HashMap::new()),
@@ -278,15 +322,165 @@ pub unsafe extern "C" fn kmod_get_dirname(ctx: *const Ctx) -> *const c_char {
     })
 }
 
-/// `kmod_load_resources`: opens every index now.
+/// `kmod_load_resources`: opens every index now. As kmod, it fails with the first index that
+/// cannot be opened, in kmod's order (modules.builtin.alias.bin may be missing), and then
+/// closes them all again; the lookups still work, opening each index when they need it.
 #[no_mangle]
 pub unsafe extern "C" fn kmod_load_resources(ctx: *mut Ctx) -> c_int {
     // SAFETY: NULL or live.
-    crate::guard(-(kmodcore::kernel::Errno::ENOMEM as c_int), || {
+    crate::guard(-(Errno::ENOMEM as c_int), || {
         let Some(c) = (unsafe { ctx_ref(ctx) }) else {
-            return -(kmodcore::kernel::Errno::ENOENT as c_int);
+            return -(Errno::ENOENT as c_int);
         };
-        c.dir.open_all();
+        let failed = {
+            let Ok(dir) = c.dir.try_borrow() else {
+                return -(Errno::EBUSY as c_int);
+            };
+            dir.open_all();
+            let required = KMOD_INDEXES
+                .into_iter()
+                .filter(|&kind| kind != IndexKind::BuiltinAlias);
+            required.filter_map(|kind| dir.index_errno(kind)).next()
+        };
+        match failed {
+            Some(errno) => {
+                c.unload();
+                -errno
+            }
+            None => 0,
+        }
+    })
+}
+
+/// `kmod_unload_resources`.
+#[no_mangle]
+pub unsafe extern "C" fn kmod_unload_resources(ctx: *mut Ctx) {
+    // SAFETY: NULL or live.
+    crate::guard((), || {
+        if let Some(c) = unsafe { ctx_ref(ctx) } {
+            c.unload();
+        }
+    })
+}
+
+/// `kmod_validate_resources`: `KMOD_RESOURCES_MUST_RECREATE` (2) when a configuration path
+/// changed, `KMOD_RESOURCES_MUST_RELOAD` (1) when an open index was replaced, else
+/// `KMOD_RESOURCES_OK` (0).
+#[no_mangle]
+pub unsafe extern "C" fn kmod_validate_resources(ctx: *mut Ctx) -> c_int {
+    // SAFETY: NULL or live.
+    crate::guard(2, || {
+        let Some(c) = (unsafe { ctx_ref(ctx) }) else {
+            return 2;
+        };
+        if c.config_stamps.changed() {
+            return 2;
+        }
+        match c.dir.try_borrow() {
+            Ok(dir) if dir.indexes_changed() => 1,
+            Ok(_) => 0,
+            Err(_) => 1,
+        }
+    })
+}
+
+/// kmod's `enum kmod_index`, by value.
+const KMOD_INDEXES: [IndexKind; 5] = [
+    IndexKind::Dep,
+    IndexKind::Alias,
+    IndexKind::Symbols,
+    IndexKind::BuiltinAlias,
+    IndexKind::Builtin,
+];
+
+/// `kmod_dump_index`: writes every key and value of an index to `fd` as `KEY VALUE` lines
+/// (`alias KEY VALUE` for the alias and symbol indexes), as `modprobe -c` shows them.
+#[no_mangle]
+pub unsafe extern "C" fn kmod_dump_index(ctx: *mut Ctx, kind: c_int, fd: c_int) -> c_int {
+    // SAFETY: NULL or live.
+    crate::guard(-(Errno::ENOMEM as c_int), || {
+        let Some(c) = (unsafe { ctx_ref(ctx) }) else {
+            return -(Errno::ENOSYS as c_int);
+        };
+        let Some(kind) = usize::try_from(kind).ok().and_then(|k| KMOD_INDEXES.get(k)) else {
+            return -(Errno::ENOENT as c_int);
+        };
+        let Ok(dir) = c.dir.try_borrow() else {
+            return -(Errno::ENOSYS as c_int);
+        };
+        let Ok(Some(index)) = dir.index(*kind) else {
+            return -(Errno::ENOSYS as c_int);
+        };
+        if fd < 0 {
+            // kmod's writes fail with EBADF, and it returns 0 all the same.
+            return 0;
+        }
+        // SAFETY: the caller's open descriptor, borrowed for this call and never closed here.
+        let file = std::mem::ManuallyDrop::new(unsafe {
+            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd)
+        });
+        let mut out = std::io::BufWriter::new(&*file);
+        let alias_prefix = matches!(kind, IndexKind::Alias | IndexKind::Symbols);
+        // As in kmod, a failed write is not reported.
+        let _ = index.dump(&mut out, alias_prefix);
+        let _ = std::io::Write::flush(&mut out);
         0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_index(dir: &Path, name: &str, key: &[u8], value: &[u8]) {
+        let mut builder = kmodcore::index::IndexBuilder::new();
+        builder.insert(key, value, 0).unwrap();
+        let temp = dir.join("index.tmp");
+        std::fs::write(&temp, builder.to_bytes().unwrap()).unwrap();
+        std::fs::rename(&temp, dir.join(name)).unwrap();
+    }
+
+    /// An index replaced by a file with the same modification time and size (a `cp -p` of
+    /// another generation) must be reloaded: kmod compares times only and misses it; rkmod
+    /// compares the inode too (libkmod's README DIFFERENCES).
+    #[test]
+    fn a_replaced_index_with_the_same_time_must_be_reloaded() {
+        let dir =
+            std::env::temp_dir().join(format!("rkmod-libkmod-validate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_index(&dir, "modules.dep.bin", b"a", b"kernel/a.ko:");
+        let dirname = CString::new(dir.as_os_str().as_bytes()).unwrap();
+        let none: [*const c_char; 1] = [ptr::null()];
+        unsafe {
+            let ctx = kmod_new(dirname.as_ptr(), none.as_ptr());
+            assert!(!ctx.is_null());
+            // Only modules.dep.bin exists: loading fails on modules.alias.bin, and unloads.
+            assert_eq!(kmod_load_resources(ctx), -(Errno::ENOENT as c_int));
+            assert_eq!(
+                kmod_validate_resources(ctx),
+                0,
+                "nothing loaded, nothing to reload"
+            );
+            (*ctx).dir.borrow().open_all();
+            assert_eq!(kmod_validate_resources(ctx), 0);
+            let index = dir.join("modules.dep.bin");
+            let modified = std::fs::metadata(&index).unwrap().modified().unwrap();
+            write_index(&dir, "modules.dep.bin", b"b", b"kernel/b.ko:");
+            std::fs::File::options()
+                .write(true)
+                .open(&index)
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
+            assert_eq!(
+                kmod_validate_resources(ctx),
+                1,
+                "KMOD_RESOURCES_MUST_RELOAD"
+            );
+            kmod_unload_resources(ctx);
+            assert_eq!(kmod_validate_resources(ctx), 0);
+            assert!(kmod_unref(ctx).is_null());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -26,6 +26,8 @@ mod ctx;
 mod list;
 mod log;
 mod module;
+mod module_file;
+mod module_kernel;
 
 use std::ffi::{c_char, c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};

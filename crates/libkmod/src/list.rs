@@ -78,6 +78,40 @@ pub unsafe fn free(list: *mut KmodList, mut release: impl FnMut(*mut c_void)) {
     }
 }
 
+/// A list whose entries each own one boxed `T` (a modinfo record, a symbol...), freed with
+/// [`free_boxed`].
+pub fn from_boxed<T>(items: impl IntoIterator<Item = T>) -> *mut KmodList {
+    from_items(
+        items
+            .into_iter()
+            .map(|item| Box::into_raw(Box::new(item)).cast::<c_void>()),
+    )
+}
+
+/// Frees a list made by [`from_boxed`] with the same `T`, and what its entries own.
+///
+/// # Safety
+/// As [`free`].
+pub unsafe fn free_boxed<T>(list: *mut KmodList) {
+    // SAFETY: the caller's contract; each data pointer came from Box::into_raw of a `T`.
+    unsafe {
+        free(list, |data| {
+            if !data.is_null() {
+                drop(Box::from_raw(data.cast::<T>()));
+            }
+        })
+    }
+}
+
+/// The `T` an entry of a [`from_boxed`] list owns; `None` for a NULL entry or data.
+///
+/// # Safety
+/// `entry` is NULL or a live entry of a list made by [`from_boxed`] with the same `T`.
+pub unsafe fn boxed<'a, T>(entry: *const KmodList) -> Option<&'a T> {
+    // SAFETY: the caller's contract.
+    unsafe { data(entry).cast::<T>().as_ref() }
+}
+
 /// The data pointer of an entry (NULL for NULL).
 ///
 /// # Safety

@@ -24,14 +24,31 @@ use crate::{c_string, guard, neg, resolve_errno};
 
 /// A module handle.
 pub struct Module {
-    ctx: *mut Ctx,
-    id: ModId,
+    pub(crate) ctx: *mut Ctx,
+    pub(crate) id: ModId,
     refcount: Cell<u32>,
-    name: CString,
+    pub(crate) name: CString,
+    /// Made by `kmod_module_new_from_path` (its file is not modules.dep's).
+    given_path: Cell<bool>,
     path: OnceCell<Option<CString>>,
     options: OnceCell<Option<CString>>,
     install: OnceCell<Option<CString>>,
     remove: OnceCell<Option<CString>>,
+}
+
+impl Module {
+    /// The module's file, from modules.dep when not known yet (`kmod_module_get_path`).
+    pub(crate) fn path(&self, c: &Ctx) -> Option<&CString> {
+        self.path
+            .get_or_init(|| {
+                let path = c.resolver().path(self.id);
+                c.log_notices();
+                path.ok()
+                    .flatten()
+                    .map(|p| c_string(p.as_os_str().as_bytes()))
+            })
+            .as_ref()
+    }
 }
 
 fn c_ptr(value: &Option<CString>) -> *const c_char {
@@ -60,6 +77,7 @@ fn handle(ctx: *mut Ctx, id: ModId, name: &[u8]) -> *mut Module {
         id,
         refcount: Cell::new(1),
         name: c_string(name),
+        given_path: Cell::new(false),
         path: OnceCell::new(),
         options: OnceCell::new(),
         install: OnceCell::new(),
@@ -84,7 +102,7 @@ fn module_list(c: &Ctx, ctx: *mut Ctx, ids: &[ModId]) -> *mut KmodList {
 ///
 /// # Safety
 /// `module` is NULL or a live handle.
-unsafe fn parts<'a>(module: *const Module) -> Option<(&'a Module, &'a Ctx)> {
+pub(crate) unsafe fn parts<'a>(module: *const Module) -> Option<(&'a Module, &'a Ctx)> {
     // SAFETY: the caller's contract; a handle keeps its context alive.
     let m = unsafe { module.as_ref() }?;
     let c = unsafe { ctx::ctx_ref(m.ctx) }?;
@@ -109,6 +127,14 @@ unsafe fn unref(module: *mut Module) -> *mut Module {
     // SAFETY: the handle's context is live while the handle is.
     if let Some(c) = unsafe { ctx::ctx_ref(ctx) } {
         c.pool().borrow_mut().remove(&m.id);
+        // kmod frees the module, and a later one of that name takes its file from modules.dep
+        // again: forget a file given by path. (Not while the resolver is busy: a probe
+        // callback dropping its last reference.)
+        if m.given_path.get() {
+            if let Ok(mut resolver) = c.resolver_if_idle() {
+                resolver.forget(m.id);
+            }
+        }
     }
     // SAFETY: made by Box::into_raw in `handle`; this was its last reference.
     drop(unsafe { Box::from_raw(module) });
@@ -236,22 +262,35 @@ pub unsafe extern "C" fn kmod_module_new_from_path(
 ) -> c_int {
     // SAFETY: forwarded under the same contract.
     unsafe {
-        new_one(ctx, path, out, |c, path| {
-            let found = c
-                .resolver()
-                .from_path(Path::new(std::ffi::OsStr::from_bytes(path)));
+        let ret = new_one(ctx, path, out, |c, path| {
+            let path = Path::new(std::ffi::OsStr::from_bytes(path));
+            // A module of that name that no handle holds any more is kmod's freed module: its
+            // file (from modules.dep or another path) no longer counts.
+            let name = kmodcore::modname::name_from_path(path.as_os_str().as_bytes());
+            let record = c.resolver().module(&name);
+            if let Ok(id) = record {
+                if !c.pool().borrow().contains_key(&id) {
+                    c.resolver().forget(id);
+                }
+            }
+            let found = c.resolver().from_path(path);
+            c.log_notices();
             match found {
                 Ok(id) => Ok(Some(id)),
-                Err(kmodcore::resolve::ResolveError::Core(kmodcore::Error::BadModule {
-                    reason,
-                    ..
-                })) => {
-                    c.log(LOG_ERR, "kmod_module_new_from_path", &reason);
+                Err(kmodcore::resolve::ResolveError::PathConflict { .. }) => {
                     Err(neg(Errno::EEXIST))
                 }
                 Err(e) => Err(resolve_errno(&e)),
             }
-        })
+        });
+        // SAFETY: `out` holds a live handle when the call succeeded.
+        if let Some(m) = (ret == 0 && !out.is_null())
+            .then(|| (*out).as_ref())
+            .flatten()
+        {
+            m.given_path.set(true);
+        }
+        ret
     }
 }
 
@@ -350,13 +389,7 @@ pub unsafe extern "C" fn kmod_module_get_path(module: *const Module) -> *const c
         let Some((m, c)) = (unsafe { parts(module) }) else {
             return ptr::null();
         };
-        c_ptr(m.path.get_or_init(|| {
-            let path = c.resolver().path(m.id);
-            c.log_notices();
-            path.ok()
-                .flatten()
-                .map(|p| c_string(p.as_os_str().as_bytes()))
-        }))
+        m.path(c).map_or(ptr::null(), |p| p.as_ptr())
     })
 }
 

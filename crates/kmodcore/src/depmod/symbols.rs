@@ -863,7 +863,16 @@ impl<'a> RawElf<'a> {
     }
 
     /// libkmod's dependency symbols; `None` when it would return an error or nothing.
+    /// The imports depmod uses: [`RawElf::import_list`], but `None` when there are none.
     fn imports(&self, out: &mut ModuleSymbols) -> Option<Vec<Import>> {
+        self.import_list(out).filter(|imports| !imports.is_empty())
+    }
+
+    /// libkmod's dependency symbols, their names pushed to `out`'s arena; `None` when libkmod
+    /// fails (`EINVAL`): no `.strtab` or `.symtab`, a symbol table of a size that is not a
+    /// whole number of entries, a name offset past `.strtab`, or an unreferenced `__versions`
+    /// record whose name fills its field.
+    fn import_list(&self, out: &mut ModuleSymbols) -> Option<Vec<Import>> {
         let (crc_len, name_len) = if self.is32 { (4, 60) } else { (8, 56) };
         let versions: &[u8] = match self.sections.versions {
             Some(section) if section.size % VERSION_RECORD == 0 => self.bytes(section),
@@ -948,8 +957,43 @@ impl<'a> RawElf<'a> {
                 weak: false,
             });
         }
-        (!imports.is_empty()).then_some(imports)
+        Some(imports)
     }
+}
+
+/// A symbol a module needs, as libkmod's `kmod_module_get_dependency_symbols` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependencySymbol {
+    /// The symbol's name.
+    pub name: Vec<u8>,
+    /// The CRC the module was built against (0 when unknown).
+    pub crc: u64,
+    /// Whether the reference is weak.
+    pub weak: bool,
+}
+
+/// The symbols a module image (decompressed) needs, as libkmod lists them: the imports
+/// described in the [module documentation](self), in the same order; or kmod's errno:
+/// `ENOEXEC` for an image that is not ELF, `EINVAL` for a broken one.
+pub fn dependency_symbols(data: &[u8]) -> Result<Vec<DependencySymbol>, i32> {
+    if data.len() < 6 {
+        return Err(EINVAL);
+    }
+    let elf = match RawElf::parse(data) {
+        Ok(elf) => elf,
+        Err(ElfError::NotElf) => return Err(ENOEXEC),
+        Err(ElfError::Invalid) => return Err(EINVAL),
+    };
+    let mut names = ModuleSymbols::default();
+    let imports = elf.import_list(&mut names).ok_or(EINVAL)?;
+    Ok(imports
+        .into_iter()
+        .map(|import| DependencySymbol {
+            name: names.get(import.name).to_vec(),
+            crc: import.crc,
+            weak: import.weak,
+        })
+        .collect())
 }
 
 /// The C string starting at `start` of `bytes` (up to the first NUL or the end).
@@ -1178,6 +1222,32 @@ mod tests {
         assert_eq!(names(&m, &m.aliases), vec!["pci:v00001234d*", "a-alias"]);
         assert_eq!(names(&m, &m.softdeps), vec!["pre: b"]);
         assert_eq!(names(&m, &m.weakdeps), vec!["c"]);
+    }
+
+    /// libkmod's list: the same imports, with an empty list and a failure told apart.
+    #[test]
+    fn dependency_symbols_tell_none_from_failure() {
+        let mut spec = ModuleSpec::new("a");
+        spec.imports = vec!["printk".into()];
+        spec.versions = vec![(0xabc, "printk".into()), (0x99, "module_layout".into())];
+        let symbols = dependency_symbols(&spec.build()).unwrap();
+        let listed: Vec<(&[u8], u64, bool)> = symbols
+            .iter()
+            .map(|s| (s.name.as_slice(), s.crc, s.weak))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                (&b"printk"[..], 0xabc, false),
+                (&b"module_layout"[..], 0x99, false)
+            ]
+        );
+        assert_eq!(
+            dependency_symbols(&ModuleSpec::new("b").build()),
+            Ok(Vec::new())
+        );
+        assert_eq!(dependency_symbols(b"not an ELF file"), Err(ENOEXEC));
+        assert_eq!(dependency_symbols(b"\x7fELF"), Err(EINVAL));
     }
 
     #[test]

@@ -88,6 +88,7 @@
 //! at [`MAX_KEY_LEN`] bytes, and a traversal that visits more nodes than the file could hold as
 //! a tree (a node shared by two parents, or a loop) stops with [`IndexError::Loop`].
 
+mod glob;
 mod reader;
 mod source;
 mod writer;

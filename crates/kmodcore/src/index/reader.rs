@@ -8,6 +8,7 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
+use super::glob::{KeyMasks, Reach};
 use super::source::{IndexFile, Source};
 use super::{
     IndexEntry, IndexError, IndexValue, CHILD_LIMIT, FLAG_CHILDREN, FLAG_PREFIX, FLAG_VALUES,
@@ -122,18 +123,34 @@ impl<B: Source> Index<B> {
     /// Like kmod, `key` ends at its first NUL byte; its non-ASCII bytes can only be matched by
     /// a wildcard.
     pub fn search_wildcard(&self, key: &[u8]) -> Result<Vec<IndexValue>, IndexError> {
+        self.search_wildcard_with(key, true)
+    }
+
+    /// [`Index::search_wildcard`] without skipping subtrees (every pattern matched with
+    /// `fnmatch`, as kmod does): the reference the pruning walk is tested against.
+    #[cfg(test)]
+    pub(crate) fn search_wildcard_unpruned(
+        &self,
+        key: &[u8],
+    ) -> Result<Vec<IndexValue>, IndexError> {
+        self.search_wildcard_with(key, false)
+    }
+
+    fn search_wildcard_with(&self, key: &[u8], prune: bool) -> Result<Vec<IndexValue>, IndexError> {
         let view = self.view();
         let key = until_nul(key);
         let mut found = Found::default();
         let Some(mut node) = view.root()? else {
             return Ok(Vec::new());
         };
+        let masks = if prune { KeyMasks::new(key) } else { None };
+        let masks = masks.as_ref();
         let mut rest = key;
         loop {
             for (j, &pc) in node.prefix.iter().enumerate() {
                 if is_wildcard_byte(pc) {
                     let subkey = rest.get(j..).unwrap_or_default();
-                    view.match_subtree(node, j, &[], subkey, &mut found)?;
+                    view.match_subtree(node, j, &[], subkey, masks, &mut found)?;
                     return Ok(found.into_sorted());
                 }
                 if !byte_matches(pc, rest.get(j)) {
@@ -143,7 +160,7 @@ impl<B: Source> Index<B> {
             rest = rest.get(node.prefix.len()..).unwrap_or_default();
             for wildcard in [b'*', b'?', b'['] {
                 if let Some(child) = view.child(&node, wildcard)? {
-                    view.match_subtree(child, 0, &[wildcard], rest, &mut found)?;
+                    view.match_subtree(child, 0, &[wildcard], rest, masks, &mut found)?;
                 }
             }
             let Some((&ch, after)) = rest.split_first() else {
@@ -529,12 +546,19 @@ impl<'a> View<'a> {
     /// character order, then the node) whose pattern matches `subkey` contributes its values.
     /// The pattern of a node is `lead`, then `start`'s prefix from byte `skip` on, then the
     /// characters and prefixes on the way down.
+    ///
+    /// `subkey` is the end of the key `masks` describe (`None`: a key too long to track).
+    /// While the patterns are plain (see [`super::glob`]), a [`Reach`] follows them down and
+    /// a subtree that no pattern in it can match is skipped; below a byte it cannot track, the
+    /// pattern is matched with `fnmatch` at each node with values, as in kmod. The values found
+    /// are the same either way, in the same order.
     fn match_subtree(
         &self,
         start: Node<'a>,
         skip: usize,
         lead: &[u8],
         subkey: &[u8],
+        masks: Option<&KeyMasks>,
         found: &mut Found,
     ) -> Result<(), IndexError> {
         let mut pattern = lead.to_vec();
@@ -544,11 +568,18 @@ impl<'a> View<'a> {
                 offset: start.offset,
             });
         }
-        let mut stack = vec![Frame {
+        let reach = masks.and_then(|masks| {
+            let begin = Reach::at(masks.len().checked_sub(subkey.len())?);
+            advance(Some(begin), masks, &pattern)
+        });
+        if reach.is_some_and(|r| r.is_dead()) {
+            return Ok(());
+        }
+        let mut stack = vec![WildFrame {
             node: start,
             next_child: u16::from(start.first),
             restore: 0,
-            values_done: false,
+            reach,
         }];
         let mut visits = 1usize;
         while let Some(frame) = stack.last_mut() {
@@ -557,6 +588,18 @@ impl<'a> View<'a> {
                     break;
                 };
                 frame.next_child += 1;
+                if !frame.node.has_child(ch) {
+                    continue;
+                }
+                // A child whose first byte already rules out every pattern below it is not
+                // even decoded.
+                let after_ch = match (frame.reach, masks) {
+                    (Some(reach), Some(masks)) => reach.step(masks, ch),
+                    _ => None,
+                };
+                if after_ch.is_some_and(|r| r.is_dead()) {
+                    continue;
+                }
                 let Some(child) = self.child(&frame.node, ch)? else {
                     continue;
                 };
@@ -566,6 +609,10 @@ impl<'a> View<'a> {
                         offset: child.offset,
                     });
                 }
+                let child_reach = masks.and_then(|masks| advance(after_ch, masks, child.prefix));
+                if child_reach.is_some_and(|r| r.is_dead()) {
+                    continue;
+                }
                 let restore = pattern.len();
                 pattern.push(ch);
                 pattern.extend_from_slice(child.prefix);
@@ -574,17 +621,21 @@ impl<'a> View<'a> {
                         offset: child.offset,
                     });
                 }
-                stack.push(Frame {
+                stack.push(WildFrame {
                     node: child,
                     next_child: u16::from(child.first),
                     restore,
-                    values_done: false,
+                    reach: child_reach,
                 });
             } else {
                 let node = frame.node;
                 let restore = frame.restore;
+                let matched = match (frame.reach, masks) {
+                    (Some(reach), Some(masks)) => reach.matches(masks),
+                    _ => fnmatch(&pattern, subkey),
+                };
                 stack.pop();
-                if node.value_count > 0 && fnmatch(&pattern, subkey) {
+                if node.value_count > 0 && matched {
                     found.add_all(&node)?;
                 }
                 pattern.truncate(restore);
@@ -594,7 +645,36 @@ impl<'a> View<'a> {
     }
 }
 
+/// One node on the way down a wildcard subtree, with what its pattern has reached (`None`:
+/// matched with `fnmatch` instead).
+struct WildFrame<'a> {
+    node: Node<'a>,
+    next_child: u16,
+    restore: usize,
+    reach: Option<Reach>,
+}
+
+/// `reach` after the pattern bytes `bytes`; `None` once a byte cannot be tracked.
+fn advance(reach: Option<Reach>, masks: &KeyMasks, bytes: &[u8]) -> Option<Reach> {
+    bytes
+        .iter()
+        .try_fold(reach?, |reach, &byte| reach.step(masks, byte))
+}
+
 impl<'a> Node<'a> {
+    /// Whether the node's child word for `ch` names a child (a cheap look before decoding it;
+    /// a word that is present but bad is left for [`View::child`] to report).
+    fn has_child(&self, ch: u8) -> bool {
+        if ch < self.first || ch > self.last {
+            return false;
+        }
+        let slot = usize::from(ch - self.first) * 4;
+        match self.children.get(slot..slot + 4) {
+            Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]) & OFFSET_MASK != 0,
+            _ => true,
+        }
+    }
+
     /// The node's values, decoded one by one.
     fn values(&self) -> Values<'a> {
         Values {

@@ -91,6 +91,8 @@ pub struct IndexFile {
     pieces: OnceLock<Box<[OnceLock<Piece>]>>,
     claimed: AtomicUsize,
     whole: OnceLock<Box<[u8]>>,
+    /// The file mapped whole ([`IndexFile::mapped`]): served from there, nothing is read.
+    map: Option<crate::mmap::FileBytes>,
 }
 
 impl IndexFile {
@@ -102,6 +104,23 @@ impl IndexFile {
             pieces: OnceLock::new(),
             claimed: AtomicUsize::new(0),
             whole: OnceLock::new(),
+            map: None,
+        }
+    }
+
+    /// Reads from `file` through a mapping of the whole file, made now: for a long-lived
+    /// reader (libkmod's context, as kmod's), which looks up thousands of keys. Only the pages
+    /// the lookups touch are then resident, and they are the page cache's, shared with every
+    /// other reader, where reading the file whole would copy it into this process. When the
+    /// file cannot be mapped, it is read as [`IndexFile::new`] reads it.
+    pub fn mapped(file: File, size: u64) -> IndexFile {
+        let map = match crate::mmap::FileBytes::from_file(&file, size) {
+            Ok(bytes @ crate::mmap::FileBytes::Mapped(_)) => Some(bytes),
+            _ => None,
+        };
+        IndexFile {
+            map,
+            ..IndexFile::new(file, size)
         }
     }
 
@@ -148,6 +167,9 @@ impl Source for IndexFile {
         if pos > self.size {
             return Err(IndexError::Truncated { offset: pos });
         }
+        if let Some(map) = &self.map {
+            return map.get(pos..).ok_or(IndexError::Truncated { offset: pos });
+        }
         // Once read whole, always from there; small files and long reads are read whole.
         if self.whole.get().is_some() || self.size <= SMALL_FILE || want > LONG_READ {
             return self.whole_from(pos);
@@ -177,6 +199,9 @@ impl Source for IndexFile {
     }
 
     fn load_all(&self) -> Result<(), IndexError> {
+        if self.map.is_some() {
+            return Ok(());
+        }
         self.whole().map(|_| ())
     }
 }
@@ -283,6 +308,27 @@ mod tests {
             .iter()
             .map(Result::unwrap)
             .eq(shared.iter().map(Result::unwrap)));
+    }
+
+    /// A mapped file answers as memory does and reads nothing.
+    #[test]
+    fn a_mapped_file_answers_as_memory_does() {
+        let bytes = sample();
+        let memory = Index::from_bytes(bytes.clone()).unwrap();
+        let file = file_with(&bytes);
+        let mapped = Index::from_bytes(IndexFile::mapped(file, bytes.len() as u64)).unwrap();
+        for key in queries() {
+            assert_eq!(mapped.get(&key).unwrap(), memory.get(&key).unwrap());
+            assert_eq!(
+                mapped.search_wildcard(&key).unwrap(),
+                memory.search_wildcard(&key).unwrap()
+            );
+        }
+        assert!(memory
+            .iter()
+            .map(Result::unwrap)
+            .eq(mapped.iter().map(Result::unwrap)));
+        assert_eq!(mapped.source().reads(), (0, false));
     }
 
     /// A lookup reads pieces, not the whole file; a walk over everything reads it whole.

@@ -31,6 +31,14 @@ impl NixKernel {
         }
     }
 
+    /// The loaded module's sections and their addresses, from `/sys/module/NAME/sections`.
+    pub fn sections(
+        &self,
+        name: &[u8],
+    ) -> Result<Vec<super::sysfs::LoadedSection>, super::sysfs::SectionsError> {
+        self.sys.sections(name)
+    }
+
     /// The root `/proc` and `/sys` are read under.
     pub fn root(&self) -> &Path {
         self.sys.root()

@@ -11,6 +11,8 @@
 //! - `/sys/module/NAME/refcnt`, `coresize`: a decimal number followed by a newline. As in
 //!   kmod, at most 31 bytes are read, and the number must be followed by white space.
 //! - `/sys/module/NAME/holders/`: one entry (a symlink) per module that uses NAME.
+//! - `/sys/module/NAME/sections/`: one file per ELF section of the loaded module, holding its
+//!   load address in hex (`0xffffffffc0a00000\n`); readable by root only.
 //! - `/sys/module/compression`: `gzip\n`, `xz\n` or `zstd\n` (kernels with
 //!   `CONFIG_MODULE_DECOMPRESS`).
 //! - `/proc/sys/kernel/modules_disabled`: `0\n` or `1\n`.
@@ -34,6 +36,47 @@ pub const MAX_PROC_MODULES: u64 = 16 * 1024 * 1024;
 pub const MAX_ATTRIBUTE: usize = 31;
 /// The most holders listed for one module.
 pub const MAX_HOLDERS: usize = 65536;
+/// The most sections listed for one module (a module has a few dozen; ELF allows 65535).
+pub const MAX_SECTIONS: usize = 65536;
+
+/// One section of a loaded module and where the kernel put it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedSection {
+    /// The section's name (`.text`, `__ksymtab`, ...).
+    pub name: Vec<u8>,
+    /// Its load address.
+    pub address: u64,
+}
+
+/// Why a module's sections could not be listed, with the path that failed, in kmod's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SectionsError {
+    /// The `sections` directory could not be opened (the module is not loaded, or the name is
+    /// not a module name).
+    #[error("could not open '{}': {}", .path.display(), .errno.desc())]
+    Directory {
+        /// `/sys/module/NAME/sections`.
+        path: PathBuf,
+        /// Why.
+        errno: Errno,
+    },
+    /// A section's file could not be opened or read (not root).
+    #[error("could not open '{}': {}", .path.display(), .errno.desc())]
+    File {
+        /// The section's file.
+        path: PathBuf,
+        /// Why.
+        errno: Errno,
+    },
+    /// A section's file does not hold an address.
+    #[error("could not read long from '{}': {}", .path.display(), .errno.desc())]
+    Value {
+        /// The section's file.
+        path: PathBuf,
+        /// `EINVAL`.
+        errno: Errno,
+    },
+}
 
 /// A root under which `/proc` and `/sys` are read: `/` for the running system, a fixture tree
 /// in tests.
@@ -58,6 +101,46 @@ fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     file.take(cap).read_to_end(&mut out)?;
     Ok(out)
+}
+
+/// Parses an address the way kmod's `read_str_ulong(..., 16)` does (C's `strtoul`): optional
+/// white space, sign and `0x`, hex digits, then white space must follow; a value past 64 bits
+/// is `EINVAL`, a `-` negates modulo 2^64 as `strtoul` does.
+pub fn parse_hex_ulong(text: &[u8]) -> Result<u64, Errno> {
+    let is_space = |b: u8| b == b' ' || (b'\t'..=b'\r').contains(&b);
+    let start = text
+        .iter()
+        .position(|&b| !is_space(b))
+        .unwrap_or(text.len());
+    let rest = text.get(start..).unwrap_or_default();
+    let (negative, rest) = match rest.first() {
+        Some(b'-') => (true, rest.get(1..).unwrap_or_default()),
+        Some(b'+') => (false, rest.get(1..).unwrap_or_default()),
+        _ => (false, rest),
+    };
+    let has_prefix = matches!(rest, [b'0', b'x' | b'X', d, ..] if d.is_ascii_hexdigit());
+    let digits = if has_prefix {
+        rest.get(2..).unwrap_or_default()
+    } else {
+        rest
+    };
+    let count = digits.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if count == 0 || !digits.get(count).is_some_and(|&b| is_space(b)) {
+        return Err(Errno::EINVAL);
+    }
+    let mut value: u64 = 0;
+    for &digit in digits.get(..count).unwrap_or_default() {
+        let nibble = char::from(digit).to_digit(16).map_or(0, u64::from);
+        value = value
+            .checked_mul(16)
+            .and_then(|v| v.checked_add(nibble))
+            .ok_or(Errno::EINVAL)?;
+    }
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
 }
 
 /// Parses a number the way kmod's `read_str_long` does: optional leading white space and
@@ -157,8 +240,17 @@ impl SysRoot {
     }
 
     /// A module's state; `Ok(None)` when it has no `/sys/module/NAME` directory.
+    ///
+    /// The directory is looked at first: most modules asked about are not loaded, and then one
+    /// failed `stat` answers (kmod opens `initstate` first and needs a second call to tell "not
+    /// loaded" from "coming"). A directory without a readable `initstate` is a module coming.
     pub fn initstate(&self, name: &[u8]) -> Result<Option<InitState>, Errno> {
         let dir = self.module_dir(name)?;
+        match std::fs::metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(errno_of(&e)),
+            Ok(_) => {}
+        }
         match read_capped(&dir.join("initstate"), MAX_ATTRIBUTE as u64) {
             Ok(text) => match text.as_slice() {
                 b"live\n" => Ok(Some(InitState::Live)),
@@ -191,6 +283,47 @@ impl SysRoot {
                 return Err(Errno::E2BIG);
             }
             out.push(entry.file_name().as_bytes().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// A loaded module's sections and their addresses, in directory order
+    /// (`kmod_module_get_sections`).
+    pub fn sections(&self, name: &[u8]) -> Result<Vec<LoadedSection>, SectionsError> {
+        let dir = match self.module_dir(name) {
+            Ok(dir) => dir.join("sections"),
+            Err(errno) => {
+                return Err(SectionsError::Directory {
+                    path: self
+                        .path("sys/module")
+                        .join(std::ffi::OsStr::from_bytes(name)),
+                    errno,
+                })
+            }
+        };
+        let directory = |errno| SectionsError::Directory {
+            path: dir.clone(),
+            errno,
+        };
+        let entries = std::fs::read_dir(&dir).map_err(|e| directory(errno_of(&e)))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| directory(errno_of(&e)))?;
+            if out.len() >= MAX_SECTIONS {
+                return Err(directory(Errno::E2BIG));
+            }
+            let path = entry.path();
+            let text =
+                read_capped(&path, MAX_ATTRIBUTE as u64).map_err(|e| SectionsError::File {
+                    path: path.clone(),
+                    errno: errno_of(&e),
+                })?;
+            let address =
+                parse_hex_ulong(&text).map_err(|errno| SectionsError::Value { path, errno })?;
+            out.push(LoadedSection {
+                name: entry.file_name().as_bytes().to_vec(),
+                address,
+            });
         }
         Ok(out)
     }
@@ -258,6 +391,67 @@ mod tests {
         let path = root.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
+    }
+
+    #[test]
+    fn parse_hex_ulong_follows_strtoul() {
+        assert_eq!(
+            parse_hex_ulong(b"0xffffffffc0a00000\n"),
+            Ok(0xffff_ffff_c0a0_0000)
+        );
+        assert_eq!(parse_hex_ulong(b"  1f\n"), Ok(0x1f));
+        assert_eq!(
+            parse_hex_ulong(b"0x\n"),
+            Err(Errno::EINVAL),
+            "no digits after 0x"
+        );
+        assert_eq!(parse_hex_ulong(b"0\n"), Ok(0));
+        assert_eq!(
+            parse_hex_ulong(b"0x10"),
+            Err(Errno::EINVAL),
+            "no white space after"
+        );
+        assert_eq!(
+            parse_hex_ulong(b"0x1ffffffffffffffff\n"),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(parse_hex_ulong(b"-1\n"), Ok(u64::MAX));
+        assert_eq!(parse_hex_ulong(b"zz\n"), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn sections_of_a_module() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "sys/module/m/sections/.text",
+            b"0xffffffffc0a00000\n",
+        );
+        let sys = SysRoot::new(tmp.path());
+        assert_eq!(
+            sys.sections(b"m").unwrap(),
+            vec![LoadedSection {
+                name: b".text".to_vec(),
+                address: 0xffff_ffff_c0a0_0000
+            }]
+        );
+        let err = sys.sections(b"gone").unwrap_err();
+        assert!(err.to_string().starts_with("could not open '"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("/sys/module/gone/sections': No such file or directory"),
+            "{err}"
+        );
+        write(tmp.path(), "sys/module/m/sections/.bss", b"garbage\n");
+        let err = sys.sections(b"m").unwrap_err();
+        assert!(
+            err.to_string().starts_with("could not read long from '"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().ends_with("/.bss': Invalid argument"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -102,6 +102,18 @@ impl ModuleFile {
         &self.file
     }
 
+    /// The parsed image, or kmod's errno for one it cannot parse: `ENOEXEC` without the ELF
+    /// magic, `EINVAL` for a broken ELF file.
+    pub fn elf_or_errno(&self) -> std::result::Result<elf::ElfModule<'_>, i32> {
+        elf::ElfModule::parse(self.contents()).map_err(|_| {
+            if self.contents().starts_with(b"\x7fELF") {
+                nix::errno::Errno::EINVAL as i32
+            } else {
+                nix::errno::Errno::ENOEXEC as i32
+            }
+        })
+    }
+
     /// Parses the module's ELF image.
     pub fn elf(&self) -> Result<elf::ElfModule<'_>> {
         elf::ElfModule::parse(self.contents()).map_err(|reason| Error::BadModule {

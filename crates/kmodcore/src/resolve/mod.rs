@@ -98,6 +98,13 @@ pub enum ResolveError {
     /// More than [`MAX_MODULES`] module records.
     #[error("more than {MAX_MODULES} modules involved")]
     TooManyModules,
+    /// [`Resolver::from_path`] was given another file for a module whose file is known
+    /// (kmod: `EEXIST`); the [`Notice::ConflictingPath`] logged says which.
+    #[error("module {module} already exists with a different path")]
+    PathConflict {
+        /// The module's name.
+        module: String,
+    },
 }
 
 /// The result type of resolution.
@@ -227,6 +234,13 @@ impl<'a> Resolver<'a> {
         self.dir
     }
 
+    /// Reads from `dir` from now on (libkmod's `kmod_unload_resources`: the indexes are
+    /// closed, and opened again by the lookups that need them). Records resolved already keep
+    /// what they found, as kmod's module objects keep theirs.
+    pub fn set_module_dir(&mut self, dir: &'a ModuleDir) {
+        self.dir = dir;
+    }
+
     /// The configuration.
     pub fn config(&self) -> &'a Config {
         self.config
@@ -346,20 +360,31 @@ impl<'a> Resolver<'a> {
             None => node.path = Some(bytes),
             Some(old) if *old == bytes => {}
             Some(old) => {
-                let old = old.clone();
-                return Err(Error::BadModule {
-                    path: absolute,
-                    reason: format!(
-                        "module {} already exists with different path {}",
-                        String::from_utf8_lossy(&name),
-                        String::from_utf8_lossy(&old)
-                    ),
-                }
-                .into());
+                let notice = Notice::ConflictingPath {
+                    name: name.clone(),
+                    old: old.clone(),
+                    new: bytes,
+                };
+                self.notices.push(notice);
+                return Err(ResolveError::PathConflict {
+                    module: String::from_utf8_lossy(&name).into_owned(),
+                });
             }
         }
         node.builtin = Some(false);
         Ok(id)
+    }
+
+    /// Forgets what record `id` learnt from files and lookups (its path, dependencies, builtin
+    /// state and commands), keeping its name and alias: the next question about it reads the
+    /// indexes again. libkmod calls this when the last handle on a module goes, since kmod
+    /// frees such a module and a later one of the same name starts afresh (another path may
+    /// then be given for it).
+    pub fn forget(&mut self, id: ModId) {
+        if let Some(node) = self.node_mut(id) {
+            let fresh = Node::new(std::mem::take(&mut node.name), node.alias.take());
+            *node = fresh;
+        }
     }
 
     /// A module's name.
