@@ -54,7 +54,7 @@ pub struct Inputs<'a> {
     /// The modules, in depmod's order.
     pub modules: &'a [Module],
     /// Their dependencies and symbols.
-    pub linked: &'a Linked,
+    pub linked: &'a Linked<'a>,
     /// The module directory, where `modules.builtin` and `modules.builtin.modinfo` are read.
     pub dirname: &'a [u8],
     /// `-w`: warn about duplicate index entries.
