@@ -377,7 +377,7 @@ fn emit_node(
     } else {
         let a = first_key.get(depth..).unwrap_or_default();
         let b = last_key.get(depth..).unwrap_or_default();
-        depth + a.iter().zip(b).take_while(|(x, y)| x == y).count()
+        depth + common_prefix(a, b)
     };
     // Keys are sorted, so a key ending here is the first of the run.
     let values = group
@@ -436,10 +436,10 @@ fn split_children(
     let mut i = range.start;
     while i < range.end {
         let ch = byte(i);
-        let mut stop = i + 1;
-        while stop < range.end && byte(stop) == ch {
-            stop += 1;
-        }
+        // The bytes at `at` rise through the sorted run: the next child starts at the first
+        // key with a higher one.
+        let rest = keys.get(i + 1..range.end).unwrap_or_default();
+        let stop = i + 1 + rest.partition_point(|&(key, _)| key.get(at).copied() == ch);
         let index = usize::from(ch.unwrap_or(low).saturating_sub(low));
         children.push(Work {
             start: i,
@@ -449,6 +449,27 @@ fn split_children(
         });
         i = stop;
     }
+}
+
+/// The length of the longest prefix `a` and `b` share, compared eight bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let mut at = 0;
+    while let (Some(x), Some(y)) = (
+        a.get(at..).and_then(<[u8]>::first_chunk::<8>),
+        b.get(at..).and_then(<[u8]>::first_chunk::<8>),
+    ) {
+        let diff = u64::from_be_bytes(*x) ^ u64::from_be_bytes(*y);
+        if diff != 0 {
+            return at + (diff.leading_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let tail = a.get(at..).unwrap_or_default();
+    at + tail
+        .iter()
+        .zip(b.get(at..).unwrap_or_default())
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// Writes a node word into its slot.
