@@ -20,12 +20,19 @@ pub fn normalize_name(name: &[u8]) -> Vec<u8> {
 /// rejects as an invalid alias.
 pub fn normalize_alias(alias: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(alias.len());
+    normalize_alias_into(alias, &mut out).then_some(out)
+}
+
+/// [`normalize_alias`] into `out`, which is cleared first (a buffer reused from alias to
+/// alias); whether the alias was well formed (else `out` holds nothing useful).
+pub fn normalize_alias_into(alias: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
     let mut in_bracket = false;
     for &b in alias {
         match b {
             b'[' if !in_bracket => in_bracket = true,
             b']' if in_bracket => in_bracket = false,
-            b']' => return None,
+            b']' => return false,
             b'-' if !in_bracket => {
                 out.push(b'_');
                 continue;
@@ -34,10 +41,7 @@ pub fn normalize_alias(alias: &[u8]) -> Option<Vec<u8>> {
         }
         out.push(b);
     }
-    if in_bracket {
-        return None;
-    }
-    Some(out)
+    !in_bracket
 }
 
 /// Derives the normalised module name from a path: its basename up to the first `.`, with

@@ -65,16 +65,16 @@ pub struct LinkOptions {
     pub verbose: bool,
 }
 
-/// The linked module set.
+/// The linked module set; symbol names point into the modules' extracts.
 #[derive(Debug, Clone, Default)]
-pub struct Linked {
+pub struct Linked<'m> {
     /// Each module's direct dependencies (indexes into the module list), sorted by
     /// [`Linked::number`].
     pub deps: Vec<Vec<u32>>,
     /// Each module's topological number.
     pub number: Vec<u32>,
     /// The module-owned symbols, in kmod's symbol-table order, with their owner.
-    pub symbols: Vec<(Box<[u8]>, u32)>,
+    pub symbols: Vec<(&'m [u8], u32)>,
 }
 
 /// The result of a dependency cycle: the cycles were reported as diagnostics.
@@ -94,19 +94,19 @@ struct Entry {
 /// in depmod's order. Diagnostics (load failures, then per-module symbol messages, then
 /// cycles) are appended in kmod's order.
 ///
-/// Long on purpose: its steps (symbol table, per-module resolution, kmod's numbering) share
-/// the tables they build, and splitting them would pass those tables around without making
-/// any step clearer; the comments mark each step.
-pub fn link(
-    modules: &[Module],
-    kernel: Option<&KernelSymbols>,
+/// Long on purpose: its steps (symbol table, per-module resolution by [`resolve`], kmod's
+/// numbering) share the tables they build, and splitting them further would pass those tables
+/// around without making any step clearer; the comments mark each step.
+pub fn link<'m>(
+    modules: &'m [Module],
+    kernel: Option<&'m KernelSymbols>,
     options: LinkOptions,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Result<Linked, CyclesFound> {
+) -> Result<Linked<'m>, CyclesFound> {
     let prefix = options.prefix;
     let exports: usize = modules.iter().map(|m| m.symbols.exports.len()).sum();
     let kernel_count = kernel.map_or(0, |k| k.symbols.len());
-    let mut table: HashMap<&[u8], Entry> =
+    let mut table: HashMap<&'m [u8], Entry> =
         HashMap::with_capacity_and_hasher(exports + kernel_count, Default::default());
     if let Some(kernel) = kernel {
         for (name, crc) in &kernel.symbols {
@@ -146,81 +146,26 @@ pub fn link(
     }
 
     let count = modules.len();
-    let mut deps: Vec<Vec<u32>> = vec![Vec::new(); count];
-    let mut users: Vec<u32> = vec![0; count];
-    // stamp[d] == i + 1 when module i already depends on d.
-    let mut stamp: Vec<usize> = vec![0; count];
-    // The look-ups, the bulk of the work, run in parallel; what they find is then applied in
-    // depmod's order, which the dependency lists and diagnostics depend on.
-    let found: Vec<Vec<Option<Entry>>> = modules
+    // Each module's symbols are resolved on its own, in parallel: its dependencies and its
+    // messages are then taken in depmod's order, which the outputs and messages follow.
+    let resolved: Vec<(Vec<u32>, Vec<Diagnostic>)> = modules
         .par_iter()
-        .map(|module| {
-            let symbols = &module.symbols;
-            symbols.imports.as_ref().map_or_else(Vec::new, |imports| {
-                imports
-                    .iter()
-                    .map(|import| {
-                        table
-                            .get(lookup_key(symbols.get(import.name), prefix))
-                            .copied()
-                    })
-                    .collect()
-            })
-        })
+        .enumerate()
+        .map_init(
+            || vec![0usize; count],
+            |stamp, (index, module)| resolve(modules, index, module, &table, options, stamp),
+        )
         .collect();
-    for ((index, module), found) in modules.iter().enumerate().zip(&found) {
-        let symbols = &module.symbols;
-        let Some(imports) = &symbols.imports else {
-            continue;
-        };
-        for (import, entry) in imports.iter().zip(found) {
-            let name = symbols.get(import.name);
-            let Some(entry) = entry else {
-                if options.print_unknown && !import.weak {
-                    diagnostics.push(Diagnostic::UnknownSymbol {
-                        path: module.found.path.clone(),
-                        symbol: name.to_vec(),
-                    });
-                }
-                continue;
-            };
-            if options.check_symvers
-                && entry.crc != import.crc
-                && !import.weak
-                && options.print_unknown
-            {
-                diagnostics.push(Diagnostic::VersionMismatch {
-                    path: module.found.path.clone(),
-                    symbol: name.to_vec(),
-                });
-            }
-            let Some(owner) = entry.owner else {
-                continue;
-            };
-            let Some(slot) = stamp.get_mut(owner as usize) else {
-                continue;
-            };
-            if *slot == index + 1 {
-                continue;
-            }
-            *slot = index + 1;
-            if let Some(list) = deps.get_mut(index) {
-                list.push(owner);
-            }
+    let mut deps: Vec<Vec<u32>> = Vec::with_capacity(count);
+    let mut users: Vec<u32> = vec![0; count];
+    for (list, messages) in resolved {
+        for &owner in &list {
             if let Some(u) = users.get_mut(owner as usize) {
                 *u = u.saturating_add(1);
             }
-            if options.verbose {
-                diagnostics.push(Diagnostic::Needs {
-                    path: module.found.path.clone(),
-                    symbol: lookup_key(name, prefix).to_vec(),
-                    owner: modules
-                        .get(owner as usize)
-                        .map(|m| m.found.path.clone())
-                        .unwrap_or_default(),
-                });
-            }
         }
+        deps.push(list);
+        diagnostics.extend(messages);
     }
 
     // kmod's numbering: a stack of modules without users.
@@ -257,16 +202,76 @@ pub fn link(
         list.sort_by_key(|&d| number.get(d as usize).copied().unwrap_or(u32::MAX));
     }
 
-    let mut symbols: Vec<(Box<[u8]>, u32)> = table
+    let symbols: Vec<(&[u8], u32)> = table
         .into_iter()
-        .filter_map(|(name, entry)| Some((Box::from(name), entry.owner?)))
+        .filter_map(|(name, entry)| Some((name, entry.owner?)))
         .collect();
-    order::sort_in_hash_order(&mut symbols, order::SYMBOL_BUCKETS, |(name, _)| name);
+    let symbols = order::sort_in_hash_order(symbols, order::SYMBOL_BUCKETS, |(name, _)| name);
     Ok(Linked {
         deps,
         number,
         symbols,
     })
+}
+
+/// The direct dependencies of module `index` (in order of first use) and the messages about
+/// its needed symbols, in kmod's order. `stamp` is scratch space of one `usize` per module,
+/// none of them `index + 1` on entry.
+fn resolve(
+    modules: &[Module],
+    index: usize,
+    module: &Module,
+    table: &HashMap<&[u8], Entry>,
+    options: LinkOptions,
+    stamp: &mut [usize],
+) -> (Vec<u32>, Vec<Diagnostic>) {
+    let mut deps = Vec::new();
+    let mut diagnostics = Vec::new();
+    let symbols = &module.symbols;
+    let Some(imports) = &symbols.imports else {
+        return (deps, diagnostics);
+    };
+    for import in imports {
+        let name = symbols.get(import.name);
+        let Some(entry) = table.get(lookup_key(name, options.prefix)) else {
+            if options.print_unknown && !import.weak {
+                diagnostics.push(Diagnostic::UnknownSymbol {
+                    path: module.found.path.clone(),
+                    symbol: name.to_vec(),
+                });
+            }
+            continue;
+        };
+        if options.check_symvers && entry.crc != import.crc && !import.weak && options.print_unknown
+        {
+            diagnostics.push(Diagnostic::VersionMismatch {
+                path: module.found.path.clone(),
+                symbol: name.to_vec(),
+            });
+        }
+        let Some(owner) = entry.owner else {
+            continue;
+        };
+        let Some(slot) = stamp.get_mut(owner as usize) else {
+            continue;
+        };
+        if *slot == index + 1 {
+            continue;
+        }
+        *slot = index + 1;
+        deps.push(owner);
+        if options.verbose {
+            diagnostics.push(Diagnostic::Needs {
+                path: module.found.path.clone(),
+                symbol: lookup_key(name, options.prefix).to_vec(),
+                owner: modules
+                    .get(owner as usize)
+                    .map(|m| m.found.path.clone())
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    (deps, diagnostics)
 }
 
 /// kmod's cycle report (see the module documentation).
@@ -383,7 +388,7 @@ fn report_cycles(
 /// The full dependency list of module `index`: every module reachable through direct
 /// dependencies, sorted by topological number. `seen` is scratch space of one `usize` per
 /// module, all different from `index + 1` on entry (a per-call stamp).
-pub fn closure(linked: &Linked, index: usize, seen: &mut [usize]) -> Vec<u32> {
+pub fn closure(linked: &Linked<'_>, index: usize, seen: &mut [usize]) -> Vec<u32> {
     let stamp = index + 1;
     let mut out = Vec::new();
     let mut stack: Vec<u32> = linked.deps.get(index).cloned().unwrap_or_default();

@@ -91,13 +91,17 @@ pub fn bucket(key: &[u8], buckets: u32) -> u32 {
     superfast_hash(key) & buckets.wrapping_sub(1)
 }
 
-/// Sorts `items` into the walk order of a kmod hash table of `buckets` buckets holding their
-/// keys: by bucket, then by key bytes. Keys are expected to be distinct, as in a hash table.
-pub fn sort_in_hash_order<T>(items: &mut [T], buckets: u32, key: impl Fn(&T) -> &[u8]) {
-    items.sort_by_cached_key(|item| {
-        let k = key(item);
-        (bucket(k, buckets), k.to_vec())
+/// `items` in the walk order of a kmod hash table of `buckets` buckets holding their keys:
+/// by bucket, then by key bytes. Keys are expected to be distinct, as in a hash table.
+pub fn sort_in_hash_order<T>(items: Vec<T>, buckets: u32, key: impl Fn(&T) -> &[u8]) -> Vec<T> {
+    let mut keyed: Vec<(u32, T)> = items
+        .into_iter()
+        .map(|item| (bucket(key(&item), buckets), item))
+        .collect();
+    keyed.sort_by(|(a_bucket, a), (b_bucket, b)| {
+        a_bucket.cmp(b_bucket).then_with(|| key(a).cmp(key(b)))
     });
+    keyed.into_iter().map(|(_, item)| item).collect()
 }
 
 #[cfg(test)]
@@ -142,8 +146,8 @@ mod tests {
 
     #[test]
     fn walk_order_is_bucket_then_bytes() {
-        let mut names: Vec<&[u8]> = vec![b"zeta", b"alpha", b"beta", b"gamma", b"delta"];
-        sort_in_hash_order(&mut names, 4, |n| n);
+        let names: Vec<&[u8]> = vec![b"zeta", b"alpha", b"beta", b"gamma", b"delta"];
+        let names = sort_in_hash_order(names, 4, |n| n);
         for pair in names.windows(2) {
             let (a, b) = (pair[0], pair[1]);
             let (ba, bb) = (bucket(a, 4), bucket(b, 4));

@@ -54,7 +54,7 @@ pub struct Inputs<'a> {
     /// The modules, in depmod's order.
     pub modules: &'a [Module],
     /// Their dependencies and symbols.
-    pub linked: &'a Linked,
+    pub linked: &'a Linked<'a>,
     /// The module directory, where `modules.builtin` and `modules.builtin.modinfo` are read.
     pub dirname: &'a [u8],
     /// `-w`: warn about duplicate index entries.
@@ -220,6 +220,15 @@ fn insert(
         })
 }
 
+/// A builder that finds duplicate insertions only when they are to be warned about (`-w`).
+fn builder(warn_duplicates: bool) -> IndexBuilder {
+    if warn_duplicates {
+        IndexBuilder::new()
+    } else {
+        IndexBuilder::without_duplicate_check()
+    }
+}
+
 fn finish(index: &IndexBuilder) -> Result<Vec<u8>, Fatal> {
     index.to_bytes().map_err(|error| Fatal::Index { error })
 }
@@ -245,7 +254,7 @@ fn render_one(inputs: &Inputs<'_>, lines: &[Vec<u8>], kind: Kind) -> Rendered {
             }
         }
         Kind::DepBin => {
-            let mut index = IndexBuilder::new();
+            let mut index = builder(inputs.warn_duplicates);
             for (i, (module, line)) in modules.iter().zip(lines).enumerate() {
                 if insert(&mut index, &module.found.name, line, priority(i))?
                     && inputs.warn_duplicates
@@ -269,22 +278,23 @@ fn render_one(inputs: &Inputs<'_>, lines: &[Vec<u8>], kind: Kind) -> Rendered {
             }
         }
         Kind::AliasBin => {
-            let mut index = IndexBuilder::new();
+            let mut index = builder(inputs.warn_duplicates);
+            let mut normalized = Vec::new();
             for (i, module) in modules.iter().enumerate() {
                 let s = &module.symbols;
                 for &alias in &s.aliases {
                     let value = s.get(alias);
-                    let Some(normalized) = normalize_alias(value) else {
+                    if !normalize_alias_into(value, &mut normalized) {
                         diags.push(Diagnostic::UnmatchedBracket {
                             alias: value.to_vec(),
                         });
                         continue;
-                    };
+                    }
                     if insert(&mut index, &normalized, &module.found.name, priority(i))?
                         && inputs.warn_duplicates
                     {
                         diags.push(Diagnostic::DuplicateAlias {
-                            alias: normalized,
+                            alias: normalized.clone(),
                             module: module.found.name.clone(),
                         });
                     }
@@ -334,7 +344,7 @@ fn render_one(inputs: &Inputs<'_>, lines: &[Vec<u8>], kind: Kind) -> Rendered {
             }
         }
         Kind::SymbolsBin => {
-            let mut index = IndexBuilder::new();
+            let mut index = builder(inputs.warn_duplicates);
             let mut key = Vec::new();
             for (name, owner) in &inputs.linked.symbols {
                 let Some(module) = modules.get(*owner as usize) else {
@@ -354,7 +364,7 @@ fn render_one(inputs: &Inputs<'_>, lines: &[Vec<u8>], kind: Kind) -> Rendered {
         }
         Kind::BuiltinBin => {
             if let Some(builtin) = read_input(inputs.dirname, crate::layout::BUILTIN, &mut diags) {
-                let mut index = IndexBuilder::new();
+                let mut index = builder(false);
                 for piece in fgets_pieces(&builtin, LINE_BUFFER) {
                     let line = c_string(piece);
                     if !line.first().is_some_and(u8::is_ascii_alphabetic) {
@@ -375,7 +385,7 @@ fn render_one(inputs: &Inputs<'_>, lines: &[Vec<u8>], kind: Kind) -> Rendered {
             if let Some(modinfo) =
                 read_input(inputs.dirname, crate::layout::BUILTIN_MODINFO, &mut diags)
             {
-                let mut index = IndexBuilder::new();
+                let mut index = builder(false);
                 for (alias, module) in builtin_aliases(&modinfo, &mut diags) {
                     insert(&mut index, &alias, &module, 0)?;
                 }
@@ -399,10 +409,16 @@ fn c_string(bytes: &[u8]) -> &[u8] {
 /// kmod's `alias_normalize` into a `PATH_MAX` buffer: `-` becomes `_` outside `[...]`; an
 /// unmatched bracket (or one cut by the 4095-byte limit) gives `None`; longer aliases are cut.
 pub fn normalize_alias(alias: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    normalize_alias_into(alias, &mut out).then_some(out)
+}
+
+/// [`normalize_alias`] into `out` (cleared first); whether the alias was well formed.
+fn normalize_alias_into(alias: &[u8], out: &mut Vec<u8>) -> bool {
     let cut = alias
         .get(..alias.len().min(NAME_BUFFER - 1))
         .unwrap_or(alias);
-    crate::modname::normalize_alias(cut)
+    crate::modname::normalize_alias_into(cut, out)
 }
 
 /// The module name of a `modules.builtin` line (see the module documentation).

@@ -491,11 +491,11 @@ pub fn read_input(
 /// Puts `modules` into kmod's order (see the module documentation), reading
 /// `dirname/modules.order`.
 pub fn order_modules(
-    mut modules: Vec<FoundModule>,
+    modules: Vec<FoundModule>,
     dirname: &[u8],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<FoundModule> {
-    order::sort_in_hash_order(&mut modules, order::MODULE_BUCKETS, |m| &m.name);
+    let modules = order::sort_in_hash_order(modules, order::MODULE_BUCKETS, |m| &m.name);
     let Some(contents) = read_input(dirname, crate::layout::ORDER, diagnostics) else {
         return modules;
     };

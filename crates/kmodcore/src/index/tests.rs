@@ -291,11 +291,13 @@ fn round_trip() {
     let alphabet = b"ab*?[]-_:0z";
     let mut builder = IndexBuilder::new();
     let mut inserted: Vec<(Vec<u8>, Vec<u8>, u32)> = Vec::new();
+    // Half the keys start with a long stem, so that many tie on their first words (the writer
+    // sorts eight bytes at a time).
+    let stems: [&[u8]; 4] = [b"", b"pci:v0000", b"pci:v00008086d", b"usb:v*p*d*dc"];
     for _ in 0..2000 {
         let len = rng.next() % 9;
-        let key: Vec<u8> = (0..len)
-            .map(|_| alphabet[rng.next() % alphabet.len()])
-            .collect();
+        let mut key: Vec<u8> = stems[rng.next() % stems.len()].to_vec();
+        key.extend((0..len).map(|_| alphabet[rng.next() % alphabet.len()]));
         let value = format!("v{}", rng.next() % 50).into_bytes();
         let priority = (rng.next() % 6) as u32;
         builder.insert(&key, &value, priority).unwrap();
@@ -426,6 +428,52 @@ fn error_nul_byte() {
     let mut b = IndexBuilder::new();
     assert_eq!(b.insert(b"a\0b", b"x", 0), Err(IndexError::NulByte));
     assert_eq!(b.insert(b"ab", b"x\0", 0), Err(IndexError::NulByte));
+}
+
+#[test]
+fn bad_bytes_found_at_every_position() {
+    // The check reads eight bytes at a time: a bad byte in any lane, or in the tail, is
+    // found, and ASCII next to it (0x01, 0x7f) is not mistaken for one.
+    for len in 1..20 {
+        let mut b = IndexBuilder::without_duplicate_check();
+        let plain: Vec<u8> = (0..len).map(|i| [0x01, 0x7f, b'a'][i % 3]).collect();
+        assert_eq!(b.insert(&plain, b"v", 0), Ok(false));
+        for at in 0..len {
+            for (bad, error) in [
+                (0u8, IndexError::NulByte),
+                (0x80, IndexError::NonAscii { byte: 0x80 }),
+                (0xff, IndexError::NonAscii { byte: 0xff }),
+            ] {
+                let mut key = plain.clone();
+                if let Some(byte) = key.get_mut(at) {
+                    *byte = bad;
+                }
+                assert_eq!(b.insert(&key, b"v", 0), Err(error), "len {len} at {at}");
+            }
+        }
+    }
+}
+
+#[test]
+fn unchecked_builder_writes_the_same_file() {
+    let entries: [(&[u8], &[u8], u32); 5] = [
+        (b"a", b"x", 1),
+        (b"a", b"x", 1),
+        (b"ab", b"y", 0),
+        (b"b", b"z", 2),
+        (b"a", b"w", 0),
+    ];
+    let mut checked = IndexBuilder::new();
+    let mut unchecked = IndexBuilder::without_duplicate_check();
+    let found: Vec<bool> = entries
+        .iter()
+        .map(|&(k, v, p)| checked.insert(k, v, p).unwrap())
+        .collect();
+    assert_eq!(found, [false, true, false, false, false]);
+    for &(k, v, p) in &entries {
+        assert_eq!(unchecked.insert(k, v, p), Ok(false));
+    }
+    assert_eq!(checked.to_bytes().unwrap(), unchecked.to_bytes().unwrap());
 }
 
 #[test]

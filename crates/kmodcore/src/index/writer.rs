@@ -41,6 +41,8 @@ pub struct IndexBuilder {
     by_pair: HashMap<u64, u32, FxBuildHasher>,
     /// Per entry: the previous entry with the same (key, value) hash, or [`NO_ENTRY`].
     same_hash: Vec<u32>,
+    /// Set by [`IndexBuilder::without_duplicate_check`]: `by_pair` and `same_hash` stay empty.
+    unchecked: bool,
 }
 
 /// The end of a [`IndexBuilder::same_hash`] chain.
@@ -63,6 +65,16 @@ impl IndexBuilder {
     /// An empty builder.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty builder that does not look for duplicates: [`IndexBuilder::insert`] then
+    /// always returns `false`, and saves a hash and a table entry per insertion (depmod
+    /// needs the answer only to warn about duplicates, `-w`). The file is the same.
+    pub fn without_duplicate_check() -> Self {
+        IndexBuilder {
+            unchecked: true,
+            ..Self::default()
+        }
     }
 
     /// Adds `value` under `key` with `priority`, following depmod's rule: the value goes
@@ -97,15 +109,20 @@ impl IndexBuilder {
         let seq = u32::try_from(self.entries.len()).map_err(|_| IndexError::TooLarge)?;
         let key_span = append(&mut self.arena, key)?;
         let value_span = append(&mut self.arena, value)?;
-        let hash = pair_hash(key, value);
-        let mut previous = self.by_pair.insert(hash, seq).unwrap_or(NO_ENTRY);
-        self.same_hash.push(previous);
-        self.entries.push(Entry {
+        let entry = Entry {
             key: key_span,
             value: value_span,
             priority,
             rank,
-        });
+        };
+        if self.unchecked {
+            self.entries.push(entry);
+            return Ok(false);
+        }
+        let hash = pair_hash(key, value);
+        let mut previous = self.by_pair.insert(hash, seq).unwrap_or(NO_ENTRY);
+        self.same_hash.push(previous);
+        self.entries.push(entry);
         while previous != NO_ENTRY {
             let Some(entry) = self.entries.get(previous as usize) else {
                 break;
@@ -172,36 +189,16 @@ impl IndexBuilder {
     /// The values sorted by key, then in the order they are written, and one group per key
     /// (the key and the range of its values).
     fn grouped(&self) -> (Vec<Value<'_>>, Vec<KeyGroup<'_>>) {
-        // Keys are compared by eight bytes after the prefix they all share first (a number
-        // compare; keys hold no NUL, so zero padding keeps the order), then in full.
-        let first = self.entries.first().map_or(&[][..], |e| self.bytes(e.key));
-        let shared = self.entries.iter().fold(first.len(), |shared, e| {
-            let key = self.bytes(e.key);
-            shared.min(first.iter().zip(key).take_while(|(a, b)| a == b).count())
-        });
-        let head = |key: &[u8]| {
-            let mut word = [0u8; 8];
-            for (to, from) in word.iter_mut().zip(key.get(shared..).unwrap_or_default()) {
-                *to = *from;
-            }
-            u64::from_be_bytes(word)
-        };
         let keys: Vec<(&[u8], u64)> = self
             .entries
             .iter()
             .map(|e| (self.bytes(e.key), e.rank))
             .collect();
-        let mut order: Vec<(u64, u32)> = keys
-            .iter()
-            .zip(0u32..)
-            .map(|(&(key, _), i)| (head(key), i))
-            .collect();
-        let full = |i: u32| keys.get(i as usize).copied().unwrap_or_default();
-        order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| full(a.1).cmp(&full(b.1))));
+        let order = sorted_order(&keys);
         let mut groups: Vec<KeyGroup<'_>> = Vec::new();
         let mut values = Vec::with_capacity(order.len());
-        for (i, &(_, at)) in order.iter().enumerate() {
-            let (key, _) = full(at);
+        for (i, &at) in order.iter().enumerate() {
+            let key = keys.get(at as usize).map_or(&[][..], |&(key, _)| key);
             match groups.last_mut() {
                 Some((last, range)) if *last == key => range.end = i + 1,
                 _ => groups.push((key, i..i + 1)),
@@ -220,49 +217,9 @@ impl IndexBuilder {
             .into_iter()
             .map(|(key, range)| (key, values.get(range).unwrap_or_default()))
             .collect();
-        let nodes = layout(&keys)?;
-        let total = nodes
-            .iter()
-            .try_fold(HEADER_LEN, |acc, n| acc.checked_add(n.size));
-        let total = total.ok_or(IndexError::TooLarge)?;
-        let mut out = Vec::with_capacity(total);
-        out.extend_from_slice(&MAGIC.to_be_bytes());
-        out.extend_from_slice(&VERSION.to_be_bytes());
-        let root_word = nodes.first().map_or(Ok(0), node_word)?;
-        out.extend_from_slice(&root_word.to_be_bytes());
-        for node in &nodes {
-            if !node.prefix.is_empty() {
-                out.extend_from_slice(node.prefix);
-                out.push(0);
-            }
-            if let (Some(&(first, _)), Some(&(last, _))) =
-                (node.children.first(), node.children.last())
-            {
-                out.push(first);
-                out.push(last);
-                let mut children = node.children.iter().peekable();
-                for ch in first..=last {
-                    let word = match children.next_if(|(c, _)| *c == ch) {
-                        Some(&(_, child)) => {
-                            let child = nodes.get(child).ok_or(IndexError::TooLarge)?;
-                            node_word(child)?
-                        }
-                        None => 0,
-                    };
-                    out.extend_from_slice(&word.to_be_bytes());
-                }
-            }
-            if let Some(values) = node.values {
-                let count = u32::try_from(values.len()).map_err(|_| IndexError::TooLarge)?;
-                out.extend_from_slice(&count.to_be_bytes());
-                for &(priority, value) in values {
-                    out.extend_from_slice(&priority.to_be_bytes());
-                    out.extend_from_slice(value);
-                    out.push(0);
-                }
-            }
-        }
-        Ok(out)
+        // Every key and value byte once, plus room for the node fields.
+        let estimate = self.arena.len() + self.entries.len() * 16 + HEADER_LEN;
+        emit(&keys, estimate)
     }
 
     /// Writes the index file to `out`. An index too large for the format is an
@@ -303,85 +260,238 @@ fn pair_hash(key: &[u8], value: &[u8]) -> u64 {
     hasher.finish()
 }
 
-/// Builds the compressed trie, nodes in pre-order (the order they are written in), each
-/// with its size and file offset. Each node takes the longest prefix its keys share, except
-/// the root, which never has one.
-fn layout<'k>(keys: &[KeyValues<'k>]) -> Result<Vec<PlannedNode<'k>>, IndexError> {
-    let mut nodes: Vec<PlannedNode<'k>> = Vec::new();
-    // Work items: a run of keys sharing their first `depth` bytes, and the parent link.
-    let mut work = vec![Work {
-        keys,
-        depth: 0,
-        parent: None,
-    }];
-    while let Some(Work {
-        keys: group,
-        depth,
-        parent,
-    }) = work.pop()
-    {
-        let index = nodes.len();
-        if let Some((parent, ch)) = parent {
-            let parent = nodes.get_mut(parent).ok_or(IndexError::TooLarge)?;
-            parent.children.push((ch, index));
-        }
-        // The node's prefix: nothing for the root, else what all its keys share.
-        let (Some(&(first_key, _)), Some(&(last_key, _))) = (group.first(), group.last()) else {
-            // Only the root of an empty index has no keys.
-            nodes.push(PlannedNode::default());
+/// The order of `keys` (each with its rank): by key, then by rank. Keys hold no NUL, so
+/// comparing them eight bytes at a time as big-endian numbers, zero-padded, is comparing them
+/// as byte strings; a run of keys that tie on a word is sorted again by the next word (after
+/// the prefix all keys share). Iterative, and a run's depth grows by eight bytes a step up to
+/// [`MAX_KEY_LEN`].
+fn sorted_order(keys: &[(&[u8], u64)]) -> Vec<u32> {
+    let first = keys.first().map_or(&[][..], |&(key, _)| key);
+    let shared = keys.iter().fold(first.len(), |shared, &(key, _)| {
+        shared.min(first.iter().zip(key).take_while(|(a, b)| a == b).count())
+    });
+    let key = |i: u32| keys.get(i as usize).map_or(&[][..], |&(key, _)| key);
+    let rank = |i: u32| keys.get(i as usize).map_or(0, |&(_, rank)| rank);
+    let mut order: Vec<(u64, u32)> = (0u32..)
+        .zip(keys)
+        .map(|(i, &(k, _))| (word_at(k, shared), i))
+        .collect();
+    // Runs of `order` still to sort: start, end, and the depth their words were taken at.
+    let mut runs = vec![(0, order.len(), shared)];
+    while let Some((start, end, depth)) = runs.pop() {
+        let Some(run) = order.get_mut(start..end) else {
             continue;
         };
-        let end = if parent.is_none() {
-            depth
-        } else {
-            let a = first_key.get(depth..).unwrap_or_default();
-            let b = last_key.get(depth..).unwrap_or_default();
-            depth + a.iter().zip(b).take_while(|(x, y)| x == y).count()
-        };
-        let prefix = first_key.get(depth..end).unwrap_or_default();
-        // Keys are sorted, so a key ending here is the first of the run.
-        let (values, rest) = match group.split_first() {
-            Some((&(key, values), rest)) if key.len() == end => (Some(values), rest),
-            _ => (None, group),
-        };
-        // Split the rest by their next byte; push in reverse so the lowest pops first.
-        let first_child = work.len();
-        let mut remaining = rest;
-        while let Some(&(key, _)) = remaining.first() {
-            let ch = key.get(end).copied().unwrap_or(0);
-            let len = remaining
-                .iter()
-                .take_while(|(k, _)| k.get(end) == Some(&ch))
-                .count()
-                .max(1);
-            let (run, tail) = remaining.split_at(len.min(remaining.len()));
-            work.push(Work {
-                keys: run,
-                depth: end + 1,
-                parent: Some((index, ch)),
-            });
-            remaining = tail;
+        run.sort_unstable_by_key(|&(word, _)| word);
+        let mut at = 0;
+        while let Some(&(word, _)) = run.get(at) {
+            let tied = run.get_mut(at..).unwrap_or_default();
+            let ties = tied.iter().take_while(|&&(w, _)| w == word).count();
+            let tied = tied.get_mut(..ties).unwrap_or_default();
+            if ties > 1 && word & 0xff != 0 && depth < MAX_KEY_LEN {
+                // All of them go on past this word: compare the next one.
+                for (w, i) in tied.iter_mut() {
+                    *w = word_at(key(*i), depth + 8);
+                }
+                runs.push((start + at, start + at + ties, depth + 8));
+            } else if ties > 1 {
+                // The same key: its values in the order they are written.
+                tied.sort_unstable_by_key(|&(_, i)| rank(i));
+            }
+            at += ties;
         }
-        work.get_mut(first_child..).unwrap_or_default().reverse();
-        nodes.push(PlannedNode {
-            prefix,
-            values,
-            children: Vec::new(),
-            size: 0,
-            offset: 0,
-        });
     }
-    // Sizes, then offsets: in pre-order each node starts where the previous one ended.
-    let mut offset = HEADER_LEN;
-    for node in &mut nodes {
-        node.size = node.compute_size().ok_or(IndexError::TooLarge)?;
-        node.offset = offset;
-        offset = offset.checked_add(node.size).ok_or(IndexError::TooLarge)?;
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Eight bytes of `key` from `depth` as a big-endian number, zero-padded past its end.
+fn word_at(key: &[u8], depth: usize) -> u64 {
+    let rest = key.get(depth..).unwrap_or_default();
+    if let Some(whole) = rest.first_chunk::<8>() {
+        return u64::from_be_bytes(*whole);
     }
-    if u32::try_from(offset).map_or(true, |end| end > OFFSET_MASK) {
+    let mut word = [0u8; 8];
+    for (to, from) in word.iter_mut().zip(rest) {
+        *to = *from;
+    }
+    u64::from_be_bytes(word)
+}
+
+/// A run of sorted keys waiting to become a node: `keys[start..end]` share their first
+/// `depth` bytes, and the node's word goes at `slot` in the output.
+struct Work {
+    start: usize,
+    end: usize,
+    depth: usize,
+    slot: usize,
+}
+
+/// Writes the file: the header, then the compressed trie of `keys` (sorted, distinct) in
+/// pre-order, straight into the bytes, with `estimate` bytes reserved. A node's children come
+/// after it, so its child slots are written as zeros and filled in as each child is placed.
+fn emit(keys: &[KeyValues<'_>], estimate: usize) -> Result<Vec<u8>, IndexError> {
+    let mut out = Vec::with_capacity(estimate);
+    out.extend_from_slice(&MAGIC.to_be_bytes());
+    out.extend_from_slice(&VERSION.to_be_bytes());
+    let root_slot = out.len();
+    out.extend_from_slice(&0u32.to_be_bytes());
+    let mut work = vec![Work {
+        start: 0,
+        end: keys.len(),
+        depth: 0,
+        slot: root_slot,
+    }];
+    // The current node's children, reused from node to node.
+    let mut children: Vec<Work> = Vec::new();
+    while let Some(node) = work.pop() {
+        let word = emit_node(&mut out, keys, &node, node.slot == root_slot, &mut children)?;
+        patch(&mut out, node.slot, word)?;
+        // In reverse, so that the lowest character is laid out first.
+        work.extend(children.drain(..).rev());
+    }
+    if u32::try_from(out.len()).map_or(true, |end| end > OFFSET_MASK) {
         return Err(IndexError::TooLarge);
     }
-    Ok(nodes)
+    Ok(out)
+}
+
+/// Appends one node and returns its word; its children go to `children`, in character
+/// order. The node takes the longest prefix its keys share, except the root, which never
+/// has one.
+fn emit_node(
+    out: &mut Vec<u8>,
+    keys: &[KeyValues<'_>],
+    node: &Work,
+    is_root: bool,
+    children: &mut Vec<Work>,
+) -> Result<u32, IndexError> {
+    let offset = out.len();
+    let group = keys.get(node.start..node.end).unwrap_or_default();
+    let (Some(&(first_key, _)), Some(&(last_key, _))) = (group.first(), group.last()) else {
+        // Only the root of an empty index has no keys.
+        return node_word(offset, 0);
+    };
+    let depth = node.depth;
+    let end = if is_root {
+        depth
+    } else {
+        let a = first_key.get(depth..).unwrap_or_default();
+        let b = last_key.get(depth..).unwrap_or_default();
+        depth + common_prefix(a, b)
+    };
+    // Keys are sorted, so a key ending here is the first of the run.
+    let values = group
+        .first()
+        .filter(|&&(key, _)| key.len() == end)
+        .map(|&(_, values)| values);
+    let mut flags = 0;
+    let prefix = first_key.get(depth..end).unwrap_or_default();
+    if !prefix.is_empty() {
+        out.extend_from_slice(prefix);
+        out.push(0);
+        flags |= FLAG_PREFIX;
+    }
+    let rest = node.start + usize::from(values.is_some())..node.end;
+    children.clear();
+    // The children's characters: the next byte of the first and of the last key.
+    let next_byte = |i: usize| keys.get(i).and_then(|&(key, _)| key.get(end)).copied();
+    let (low, high) = if rest.is_empty() {
+        (None, None)
+    } else {
+        (next_byte(rest.start), next_byte(rest.end - 1))
+    };
+    if let (Some(low), Some(high)) = (low, high) {
+        out.push(low);
+        out.push(high);
+        let base = out.len();
+        let slots = usize::from(high.checked_sub(low).ok_or(IndexError::TooLarge)?) + 1;
+        out.resize(base + slots * 4, 0);
+        split_children(keys, rest, end, (base, low), children);
+        flags |= FLAG_CHILDREN;
+    }
+    if let Some(values) = values {
+        let count = u32::try_from(values.len()).map_err(|_| IndexError::TooLarge)?;
+        out.extend_from_slice(&count.to_be_bytes());
+        for &(priority, value) in values {
+            out.extend_from_slice(&priority.to_be_bytes());
+            out.extend_from_slice(value);
+            out.push(0);
+        }
+        flags |= FLAG_VALUES;
+    }
+    node_word(offset, flags)
+}
+
+/// Splits `keys[range]` (sorted, each longer than `at`) by their byte at `at` into
+/// `children`, in character order; the child slots start at `slots.0`, the first for the
+/// character `slots.1`.
+fn split_children(
+    keys: &[KeyValues<'_>],
+    range: std::ops::Range<usize>,
+    at: usize,
+    (base, low): (usize, u8),
+    children: &mut Vec<Work>,
+) {
+    let byte = |i: usize| keys.get(i).and_then(|&(key, _)| key.get(at)).copied();
+    let mut i = range.start;
+    while i < range.end {
+        let ch = byte(i);
+        // The bytes at `at` rise through the sorted run: the next child starts at the first
+        // key with a higher one.
+        let rest = keys.get(i + 1..range.end).unwrap_or_default();
+        let stop = i + 1 + rest.partition_point(|&(key, _)| key.get(at).copied() == ch);
+        let index = usize::from(ch.unwrap_or(low).saturating_sub(low));
+        children.push(Work {
+            start: i,
+            end: stop,
+            depth: at + 1,
+            slot: base + index * 4,
+        });
+        i = stop;
+    }
+}
+
+/// The length of the longest prefix `a` and `b` share, compared eight bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let mut at = 0;
+    while let (Some(x), Some(y)) = (
+        a.get(at..).and_then(<[u8]>::first_chunk::<8>),
+        b.get(at..).and_then(<[u8]>::first_chunk::<8>),
+    ) {
+        let diff = u64::from_be_bytes(*x) ^ u64::from_be_bytes(*y);
+        if diff != 0 {
+            return at + (diff.leading_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let tail = a.get(at..).unwrap_or_default();
+    at + tail
+        .iter()
+        .zip(b.get(at..).unwrap_or_default())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// Writes a node word into its slot.
+fn patch(out: &mut [u8], slot: usize, word: u32) -> Result<(), IndexError> {
+    let to = out.get_mut(slot..slot + 4).ok_or(IndexError::TooLarge)?;
+    to.copy_from_slice(&word.to_be_bytes());
+    Ok(())
+}
+
+/// The node word for a node at `offset` with the fields `flags` says it has.
+fn node_word(offset: usize, flags: u32) -> Result<u32, IndexError> {
+    let word = u32::try_from(offset).map_err(|_| IndexError::TooLarge)?;
+    if word > OFFSET_MASK {
+        return Err(IndexError::TooLarge);
+    }
+    Ok(word | flags)
+}
+
+/// [`node_word`] for a node at `offset` with no fields, for the unit tests.
+#[cfg(test)]
+pub(super) fn node_word_for_test(offset: usize) -> Result<u32, IndexError> {
+    node_word(offset, 0)
 }
 
 /// A value to write: (priority, value).
@@ -393,77 +503,26 @@ type KeyGroup<'k> = (&'k [u8], std::ops::Range<usize>);
 /// A key and its values, (priority, value) in the order they will be written.
 type KeyValues<'k> = (&'k [u8], &'k [(u32, &'k [u8])]);
 
-/// A run of sorted keys waiting to become a node.
-struct Work<'s, 'k> {
-    keys: &'s [KeyValues<'k>],
-    depth: usize,
-    parent: Option<(usize, u8)>,
-}
-
-/// A node of the trie being written.
-#[derive(Default)]
-struct PlannedNode<'k> {
-    prefix: &'k [u8],
-    values: Option<&'k [(u32, &'k [u8])]>,
-    /// (character, node index), in character order.
-    children: Vec<(u8, usize)>,
-    size: usize,
-    offset: usize,
-}
-
-impl PlannedNode<'_> {
-    fn compute_size(&self) -> Option<usize> {
-        let mut size = 0usize;
-        if !self.prefix.is_empty() {
-            size = size.checked_add(self.prefix.len())?.checked_add(1)?;
-        }
-        if let (Some(&(first, _)), Some(&(last, _))) = (self.children.first(), self.children.last())
-        {
-            let slots = usize::from(last.checked_sub(first)?) + 1;
-            size = size.checked_add(2)?.checked_add(slots.checked_mul(4)?)?;
-        }
-        if let Some(values) = self.values {
-            size = size.checked_add(4)?;
-            for (_, value) in values {
-                size = size
-                    .checked_add(4)?
-                    .checked_add(value.len())?
-                    .checked_add(1)?;
-            }
-        }
-        Some(size)
-    }
-}
-
-/// The node word pointing at `node`: its offset and the flags of the fields it has.
-fn node_word(node: &PlannedNode<'_>) -> Result<u32, IndexError> {
-    let mut word = u32::try_from(node.offset).map_err(|_| IndexError::TooLarge)?;
-    if word > OFFSET_MASK {
-        return Err(IndexError::TooLarge);
-    }
-    if !node.prefix.is_empty() {
-        word |= FLAG_PREFIX;
-    }
-    if node.values.is_some() {
-        word |= FLAG_VALUES;
-    }
-    if !node.children.is_empty() {
-        word |= FLAG_CHILDREN;
-    }
-    Ok(word)
-}
-
-/// [`node_word`] for a node at `offset` with no fields, for the unit tests.
-#[cfg(test)]
-pub(super) fn node_word_for_test(offset: usize) -> Result<u32, IndexError> {
-    node_word(&PlannedNode {
-        offset,
-        ..PlannedNode::default()
-    })
+/// Whether `s` is 7-bit ASCII with no NUL, eight bytes at a time: a byte of a word is NUL or
+/// above 0x7f exactly when the word or the word minus 0x01 in every byte has its high bit
+/// set there (a borrow only starts at a NUL byte, which is caught anyway).
+fn is_plain_ascii(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let words = s.chunks_exact(8);
+    let tail = words.remainder();
+    let bad = |w: &[u8]| {
+        let w = <[u8; 8]>::try_from(w).map_or(HIGHS, u64::from_le_bytes);
+        (w | w.wrapping_sub(ONES)) & HIGHS != 0
+    };
+    !words.into_iter().any(bad) && tail.iter().all(|&b| b != 0 && b < 0x80)
 }
 
 /// Keys and values are 7-bit ASCII with no NUL.
 fn check_string(s: &[u8]) -> Result<(), IndexError> {
+    if is_plain_ascii(s) {
+        return Ok(());
+    }
     for &byte in s {
         if byte == 0 {
             return Err(IndexError::NulByte);
