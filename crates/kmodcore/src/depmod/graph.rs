@@ -94,7 +94,7 @@ struct Entry {
 /// in depmod's order. Diagnostics (load failures, then per-module symbol messages, then
 /// cycles) are appended in kmod's order.
 ///
-/// Long on purpose: its steps (symbol table, per-module resolution by [`resolve`], kmod's
+/// Long on purpose: its steps (symbol table, per-module resolution by `resolve`, kmod's
 /// numbering) share the tables they build, and splitting them further would pass those tables
 /// around without making any step clearer; the comments mark each step.
 pub fn link<'m>(
