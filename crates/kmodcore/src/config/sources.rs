@@ -142,12 +142,13 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
 
     for path in &sources.paths {
         let path = sources.resolve(path);
-        // Opened as a directory first: one system call for the common case (a directory, or
-        // none at all) instead of a stat before the open.
-        let entries = match open_dir(&path) {
+        // Opened as a directory first: one call for the common case (a directory, or none at
+        // all) instead of a stat before the open. Through libc's opendir, as kmod lists it, so
+        // that LD_PRELOAD interposers (kmod's testsuite, fakeroot-style tools) see it.
+        let entries = match fs::read_dir(&path) {
             Ok(entries) => entries,
-            Err(rustix::io::Errno::NOENT) => continue,
-            Err(errno) => match fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => match fs::metadata(&path) {
                 Err(_) => continue,
                 Ok(meta) if !meta.is_dir() => {
                     let bytes = path.as_os_str().as_bytes();
@@ -165,7 +166,7 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
                         Some(path.clone()),
                         None,
                         WarningKind::OpenDir {
-                            errno: errno.raw_os_error(),
+                            errno: e.raw_os_error().unwrap_or(5),
                         },
                     ));
                     continue;
@@ -177,7 +178,8 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
             let Ok(entry) = entry else {
                 break;
             };
-            let name = entry.file_name().to_bytes();
+            let name = entry.file_name();
+            let name = name.as_bytes();
             if name.first() == Some(&b'.') || name.len() < 6 || !name.ends_with(b".conf") {
                 continue;
             }
@@ -186,8 +188,8 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
                 // The entry's type as the directory gives it saves a stat, except for a
                 // symlink (followed, as kmod's stat follows it) or a type not given.
                 let is_dir = match entry.file_type() {
-                    rustix::fs::FileType::RegularFile => Ok(false),
-                    rustix::fs::FileType::Directory => Ok(true),
+                    Ok(kind) if kind.is_file() => Ok(false),
+                    Ok(kind) if kind.is_dir() => Ok(true),
                     _ => fs::metadata(&full).map(|meta| meta.is_dir()),
                 };
                 match is_dir {
@@ -214,13 +216,6 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
         }
     }
     files.into_values().collect()
-}
-
-/// The entries of the directory at `path`; `ENOTDIR` when it is something else.
-fn open_dir(path: &Path) -> rustix::io::Result<rustix::fs::Dir> {
-    use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
-    rustix::fs::Dir::new(rustix::fs::open(path, flags, Mode::empty())?)
 }
 
 /// Reads a configuration file, up to [`MAX_CONFIG_FILE_SIZE`] bytes. `None` when it cannot be

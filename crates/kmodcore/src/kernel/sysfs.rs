@@ -241,14 +241,16 @@ impl SysRoot {
 
     /// A module's state; `Ok(None)` when it has no `/sys/module/NAME` directory.
     ///
-    /// The directory is looked at first: most modules asked about are not loaded, and then one
-    /// failed `stat` answers (kmod opens `initstate` first and needs a second call to tell "not
+    /// The directory is looked at first (with libc's `stat`): most modules asked about are not
+    /// loaded, and then one failed `stat` answers (kmod opens `initstate` first and needs a second call to tell "not
     /// loaded" from "coming"). A directory without a readable `initstate` is a module coming.
     pub fn initstate(&self, name: &[u8]) -> Result<Option<InitState>, Errno> {
         let dir = self.module_dir(name)?;
-        match std::fs::metadata(&dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(errno_of(&e)),
+        // libc's stat, not std's statx: LD_PRELOAD interposers (kmod's testsuite fakes
+        // /sys/module this way) wrap stat.
+        match nix::sys::stat::stat(&dir) {
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(errno) => return Err(errno),
             Ok(_) => {}
         }
         match read_capped(&dir.join("initstate"), MAX_ATTRIBUTE as u64) {
