@@ -143,6 +143,14 @@ fn exports_carry_kmods_symbol_versions_and_soname() {
     assert!(String::from_utf8_lossy(&dynamic.stdout).contains("SONAME               libkmod.so.2"));
 }
 
+/// A scratch directory with rkmod's library built into its `lib`: the directory and `lib`.
+fn work_with_library() -> (tempfile::TempDir, PathBuf) {
+    let work = tempdir();
+    let lib_dir = work.path().join("lib");
+    built_library(&lib_dir).expect("scripts/build-libkmod");
+    (work, lib_dir)
+}
+
 /// Builds one of the C programs of crates/libkmod/tests/c against the library in `lib_dir`.
 fn build_program(name: &str, lib_dir: &Path, out: &Path) -> PathBuf {
     let program = out.join(name);
@@ -241,9 +249,7 @@ fn lookups_and_dry_run_probes_match_kmods_library() {
     if !kmod_library_and_gcc() {
         return;
     }
-    let work = tempdir();
-    let lib_dir = work.path().join("lib");
-    built_library(&lib_dir).expect("scripts/build-libkmod");
+    let (work, lib_dir) = work_with_library();
     let program = build_program("lookup", &lib_dir, work.path());
 
     let config = work.path().join("modprobe.d");
@@ -373,9 +379,7 @@ fn module_files_and_index_dumps_match_kmods_library() {
     if !kmod_library_and_gcc() {
         return;
     }
-    let work = tempdir();
-    let lib_dir = work.path().join("lib");
-    built_library(&lib_dir).expect("scripts/build-libkmod");
+    let (work, lib_dir) = work_with_library();
     let program = build_program("modfile", &lib_dir, work.path());
 
     // Every 20th module of the tree by path; every 30th signed module by path, then by name
@@ -454,9 +458,7 @@ fn resources_load_and_validate_as_kmods_library_does() {
     if !kmod_library_and_gcc() {
         return;
     }
-    let work = tempdir();
-    let lib_dir = work.path().join("lib");
-    built_library(&lib_dir).expect("scripts/build-libkmod");
+    let (work, lib_dir) = work_with_library();
     let program = build_program("modfile", &lib_dir, work.path());
 
     let outputs: Vec<String> = [Path::new(KMOD_LIBRARY_DIR), lib_dir.as_path()]
@@ -543,9 +545,7 @@ fn the_c_programs_run_clean_under_valgrind() {
         skip("gcc, to build the C test programs");
         return;
     }
-    let work = tempdir();
-    let lib_dir = work.path().join("lib");
-    built_library(&lib_dir).expect("scripts/build-libkmod");
+    let (work, lib_dir) = work_with_library();
     let lookup = build_program("lookup", &lib_dir, work.path());
     let modfile = build_program("modfile", &lib_dir, work.path());
     let moddir = tree.kmod30_moddir();

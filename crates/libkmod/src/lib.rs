@@ -91,6 +91,7 @@ pub(crate) fn resolve_errno(error: &kmodcore::resolve::ResolveError) -> c_int {
     match error {
         ResolveError::Core(e) => error_errno(e),
         ResolveError::TooManyModules => neg(Errno::ENOMEM),
+        ResolveError::PathConflict { .. } => neg(Errno::EEXIST),
         _ => neg(Errno::ELOOP),
     }
 }

@@ -275,13 +275,7 @@ pub unsafe extern "C" fn kmod_module_new_from_path(
             }
             let found = c.resolver().from_path(path);
             c.log_notices();
-            match found {
-                Ok(id) => Ok(Some(id)),
-                Err(kmodcore::resolve::ResolveError::PathConflict { .. }) => {
-                    Err(neg(Errno::EEXIST))
-                }
-                Err(e) => Err(resolve_errno(&e)),
-            }
+            found.map(Some).map_err(|e| resolve_errno(&e))
         });
         // SAFETY: `out` holds a live handle when the call succeeded.
         if let Some(m) = (ret == 0 && !out.is_null())

@@ -14,7 +14,7 @@ use std::ptr;
 
 use kmodcore::depmod::symbols::dependency_symbols;
 use kmodcore::kernel::Errno;
-use kmodcore::module::info::{module_details, InfoEntry, ModuleDetails};
+use kmodcore::module::info::{module_details, InfoEntry};
 use kmodcore::module::symbols::{exports, modversions};
 use kmodcore::module::ModuleFile;
 
@@ -105,8 +105,7 @@ fn info_entries(m: &Module, c: &Ctx) -> Result<Vec<InfoEntry>, c_int> {
     if !elf.has_modinfo() {
         return Err(neg(Errno::ENODATA));
     }
-    let details: ModuleDetails = module_details(&elf, file.contents());
-    Ok(details.entries())
+    Ok(module_details(&elf, file.contents()).entries())
 }
 
 /// `kmod_module_get_info`.

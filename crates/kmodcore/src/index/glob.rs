@@ -81,8 +81,6 @@ pub(super) struct KeyMasks {
     by_byte: Box<[Bits; 128]>,
     /// Positions 0..len-1: a byte to consume.
     any: Bits,
-    /// Positions 0..=len.
-    all: Bits,
     len: usize,
 }
 
@@ -111,7 +109,6 @@ impl KeyMasks {
         Some(KeyMasks {
             by_byte,
             any,
-            all: range(0, key.len()),
             len: key.len(),
         })
     }
@@ -136,7 +133,7 @@ impl Reach {
                 Some(word) => {
                     let low =
                         word * 64 + self.0.get(word).map_or(0, |w| w.trailing_zeros()) as usize;
-                    and(masks.all, range(low, MAX_KEY))
+                    range(low, masks.len)
                 }
             },
             b'?' => shifted_up(and(self.0, masks.any)),

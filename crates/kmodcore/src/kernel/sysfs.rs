@@ -103,33 +103,55 @@ fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Whether a `stat` result is a directory.
+fn is_directory(st: &nix::sys::stat::FileStat) -> bool {
+    use nix::sys::stat::SFlag;
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
+}
+
+/// C's `isspace` in the C locale.
+fn is_c_space(b: u8) -> bool {
+    b == b' ' || (b'\t'..=b'\r').contains(&b)
+}
+
+/// What `strtol` and `strtoul` read before the digits: white space, then an optional sign.
+/// Returns whether the sign was `-`, and the rest.
+fn sign_and_rest(text: &[u8]) -> (bool, &[u8]) {
+    let start = text
+        .iter()
+        .position(|&b| !is_c_space(b))
+        .unwrap_or(text.len());
+    let rest = text.get(start..).unwrap_or_default();
+    match rest.first() {
+        Some(b'-') => (true, rest.get(1..).unwrap_or_default()),
+        Some(b'+') => (false, rest.get(1..).unwrap_or_default()),
+        _ => (false, rest),
+    }
+}
+
+/// The run of digits (as `is_digit` says) at the start of `text`, which kmod's readers
+/// require to be non-empty and followed by white space (the newline); `EINVAL` otherwise.
+fn digit_run(text: &[u8], is_digit: impl Fn(&u8) -> bool) -> Result<&[u8], Errno> {
+    let count = text.iter().take_while(|b| is_digit(b)).count();
+    if count == 0 || !text.get(count).is_some_and(|&b| is_c_space(b)) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(text.get(..count).unwrap_or_default())
+}
+
 /// Parses an address the way kmod's `read_str_ulong(..., 16)` does (C's `strtoul`): optional
 /// white space, sign and `0x`, hex digits, then white space must follow; a value past 64 bits
 /// is `EINVAL`, a `-` negates modulo 2^64 as `strtoul` does.
 pub fn parse_hex_ulong(text: &[u8]) -> Result<u64, Errno> {
-    let is_space = |b: u8| b == b' ' || (b'\t'..=b'\r').contains(&b);
-    let start = text
-        .iter()
-        .position(|&b| !is_space(b))
-        .unwrap_or(text.len());
-    let rest = text.get(start..).unwrap_or_default();
-    let (negative, rest) = match rest.first() {
-        Some(b'-') => (true, rest.get(1..).unwrap_or_default()),
-        Some(b'+') => (false, rest.get(1..).unwrap_or_default()),
-        _ => (false, rest),
-    };
+    let (negative, rest) = sign_and_rest(text);
     let has_prefix = matches!(rest, [b'0', b'x' | b'X', d, ..] if d.is_ascii_hexdigit());
     let digits = if has_prefix {
         rest.get(2..).unwrap_or_default()
     } else {
         rest
     };
-    let count = digits.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if count == 0 || !digits.get(count).is_some_and(|&b| is_space(b)) {
-        return Err(Errno::EINVAL);
-    }
     let mut value: u64 = 0;
-    for &digit in digits.get(..count).unwrap_or_default() {
+    for &digit in digit_run(digits, u8::is_ascii_hexdigit)? {
         let nibble = char::from(digit).to_digit(16).map_or(0, u64::from);
         value = value
             .checked_mul(16)
@@ -146,23 +168,9 @@ pub fn parse_hex_ulong(text: &[u8]) -> Result<u64, Errno> {
 /// Parses a number the way kmod's `read_str_long` does: optional leading white space and
 /// sign, decimal digits, then white space (the newline) must follow.
 pub fn parse_long(text: &[u8]) -> Result<i64, Errno> {
-    let is_space = |b: u8| b == b' ' || (b'\t'..=b'\r').contains(&b);
-    let start = text
-        .iter()
-        .position(|&b| !is_space(b))
-        .unwrap_or(text.len());
-    let rest = text.get(start..).unwrap_or_default();
-    let (negative, digits) = match rest.first() {
-        Some(b'-') => (true, rest.get(1..).unwrap_or_default()),
-        Some(b'+') => (false, rest.get(1..).unwrap_or_default()),
-        _ => (false, rest),
-    };
-    let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-    if count == 0 || !digits.get(count).is_some_and(|&b| is_space(b)) {
-        return Err(Errno::EINVAL);
-    }
+    let (negative, digits) = sign_and_rest(text);
     let mut value: i64 = 0;
-    for &d in digits.get(..count).unwrap_or_default() {
+    for &d in digit_run(digits, u8::is_ascii_digit)? {
         value = value
             .checked_mul(10)
             .and_then(|v| v.checked_add(i64::from(d - b'0')))
@@ -260,11 +268,12 @@ impl SysRoot {
                 b"going\n" => Ok(Some(InitState::Going)),
                 _ => Err(Errno::EINVAL),
             },
-            Err(e) => match std::fs::metadata(&dir) {
-                Ok(meta) if meta.is_dir() => Ok(Some(InitState::Coming)),
+            // Looked at again: the module may have gone meanwhile.
+            Err(e) => match nix::sys::stat::stat(&dir) {
+                Ok(st) if is_directory(&st) => Ok(Some(InitState::Coming)),
                 Ok(_) => Err(errno_of(&e)),
-                Err(dir_err) if dir_err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(dir_err) => Err(errno_of(&dir_err)),
+                Err(Errno::ENOENT) => Ok(None),
+                Err(errno) => Err(errno),
             },
         }
     }
