@@ -132,7 +132,7 @@ pub fn execute(options: &Options, kernel: &dyn Kernel, log: &Logger) -> i32 {
     }
     let path = Path::new(filename);
     // kmod first makes a module object from the path, which needs the file to exist.
-    if let Err(e) = std::fs::metadata(path) {
+    if let Err(e) = kmodcore::fs::stat(path) {
         log.error(&format!(
             "could not load module {shown}: {}",
             kmodcore::fs::strerror(e.raw_os_error().unwrap_or(libc_eio()))

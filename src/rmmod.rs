@@ -101,7 +101,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
 /// The name an argument stands for: an existing file's module name, or the argument itself,
 /// normalised as kmod normalises names.
 fn module_name(arg: &OsString) -> Vec<u8> {
-    if std::fs::metadata(arg).is_ok() {
+    if kmodcore::fs::stat(Path::new(arg)).is_ok() {
         kmodcore::modname::name_from_path(arg.as_bytes())
     } else {
         kernel::normalize_module_name(arg.as_bytes())

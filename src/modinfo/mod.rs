@@ -294,7 +294,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
 
 /// Whether kmod would treat `arg` as a module file: a module suffix and a regular file.
 fn is_module_filename(arg: &OsStr) -> bool {
-    modname::has_module_suffix(arg.as_bytes()) && std::fs::metadata(arg).is_ok_and(|m| m.is_file())
+    modname::has_module_suffix(arg.as_bytes())
+        && kmodcore::fs::stat(Path::new(arg)).is_ok_and(|m| m.is_file())
 }
 
 fn absolute(path: &OsStr) -> Vec<u8> {

@@ -8,9 +8,9 @@
  *   own implementation is in kmod-elf.c beside this file, part of the trap, not of the
  *   library under test. kmod changed the signature of kmod_elf_new after 34
  *   (KTS_ELF_NEW_RETURNS_INT, set by the script from the fetched source);
- * - kmod_list_append, which test-blacklist calls. No shared libkmod exports it (kmod's does
- *   not either), so test-blacklist fails to link against any libkmod.so.2: the script
- *   reports that, nothing provides it here.
+ * - kmod_list_append, which test-blacklist calls. kmod's libkmod.so.2 does not export it, so
+ *   test-blacklist links only against rkmod's, which exports it under its own version node
+ *   RKMOD_PRIVATE for this test (crates/libkmod/src/list.rs).
  */
 #pragma once
 

@@ -8,7 +8,8 @@
 //! Every byte read from disk is treated as hostile: no slicing with file-derived bounds, every
 //! allocation capped by the input size, every recursion bounded.
 //!
-//! `unsafe` is denied everywhere but in [`mmap`], the one fenced module that maps files.
+//! `unsafe` is denied everywhere but in two fenced modules: [`mmap`], which maps files, and
+//! `kernel::glibc`, which calls the C library's `init_module` and `delete_module`.
 
 #![cfg_attr(
     not(test),

@@ -125,14 +125,20 @@ impl ModuleDir {
         self
     }
 
-    /// The directory's handle, opened on first use.
+    /// The directory's handle, opened on first use, through the C library's `open` (see
+    /// [`crate::fs`]: an interposer that redirects paths must see it; the `openat` and
+    /// `fstatat` calls relative to the handle then need no redirecting).
     fn handle(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        use rustix::fs::{Mode, OFlags};
         use std::os::fd::AsFd;
+        use std::os::unix::fs::OpenOptionsExt;
         self.handle
             .get_or_init(|| {
-                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-                rustix::fs::open(&self.dir, flags, Mode::empty()).ok()
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(nix::libc::O_PATH | nix::libc::O_DIRECTORY)
+                    .open(&self.dir)
+                    .ok()
+                    .map(std::os::fd::OwnedFd::from)
             })
             .as_ref()
             .map(|fd| fd.as_fd())

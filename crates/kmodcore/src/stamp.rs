@@ -25,21 +25,25 @@ pub struct FileStamp {
 impl FileStamp {
     /// The stamp of `path` now (symlinks followed); `None` when it cannot be `stat`-ed.
     pub fn of(path: &Path) -> Option<FileStamp> {
-        std::fs::metadata(path)
+        crate::fs::stat(path)
             .ok()
-            .map(|meta| FileStamp::from_metadata(&meta))
+            .map(|status| FileStamp::from_status(&status))
     }
 
     /// The stamp of an already `stat`-ed file.
-    pub fn from_metadata(meta: &std::fs::Metadata) -> FileStamp {
-        use std::os::unix::fs::MetadataExt;
+    pub fn from_status(status: &crate::fs::Status) -> FileStamp {
         FileStamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime_sec: meta.mtime(),
-            mtime_nsec: meta.mtime_nsec(),
+            dev: status.dev,
+            ino: status.ino,
+            size: status.size,
+            mtime_sec: status.mtime.0,
+            mtime_nsec: status.mtime.1,
         }
+    }
+
+    /// The stamp of an already `fstat`-ed file.
+    pub fn from_metadata(meta: &std::fs::Metadata) -> FileStamp {
+        FileStamp::from_status(&crate::fs::Status::from(meta))
     }
 
     /// The stamp of a file `stat`-ed with rustix.

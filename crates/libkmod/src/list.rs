@@ -179,9 +179,58 @@ pub unsafe extern "C" fn kmod_list_last(list: *const KmodList) -> *mut KmodList 
     })
 }
 
+/// `kmod_list_append`: kmod's *private* function that adds `data` at the end of `list` (NULL:
+/// a new list) and returns the list. No kmod libkmod.so.2 exports it; rkmod's does, under its
+/// own version node `RKMOD_PRIVATE`, for one caller: kmod's testsuite (test-blacklist builds
+/// a list of modules with it). Not part of kmod's API: a program that uses it does not link
+/// against kmod's library.
+///
+/// # Safety
+/// `list` is NULL or a live list of this library (modules, for the module list functions).
+#[no_mangle]
+pub unsafe extern "C" fn kmod_list_append(
+    list: *mut KmodList,
+    data: *const c_void,
+) -> *mut KmodList {
+    crate::guard(ptr::null_mut(), || {
+        let entry = from_items([data.cast_mut()]);
+        if list.is_null() {
+            return entry;
+        }
+        // SAFETY: `list` is a live chain (the caller's contract) and `entry` a new one-entry
+        // chain; the new entry goes between the list's last entry and its head.
+        unsafe {
+            let last = (*list).prev;
+            (*entry).prev = last;
+            (*entry).next = list;
+            (*last).next = entry;
+            (*list).prev = entry;
+        }
+        list
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn append_adds_at_the_end() {
+        let values: Vec<usize> = vec![1, 2, 3];
+        let mut list = ptr::null_mut();
+        for v in &values {
+            // SAFETY: a list of this module's making.
+            list = unsafe { kmod_list_append(list, (v as *const usize).cast()) };
+        }
+        // SAFETY: as above; the data pointers are the values' addresses.
+        let got: Vec<usize> = unsafe { items(list) }
+            .into_iter()
+            .map(|p| unsafe { *p.cast::<usize>() })
+            .collect();
+        assert_eq!(got, values);
+        // SAFETY: as above; the data is not owned by the list.
+        unsafe { free(list, |_| {}) };
+    }
 
     #[test]
     fn walks_both_ways_and_frees_every_item() {

@@ -148,7 +148,7 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
         let entries = match fs::read_dir(&path) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => match fs::metadata(&path) {
+            Err(e) => match crate::fs::stat(&path) {
                 Err(_) => continue,
                 Ok(meta) if !meta.is_dir() => {
                     let bytes = path.as_os_str().as_bytes();
@@ -190,7 +190,7 @@ fn list_files(sources: &ConfigSources, warnings: &mut Vec<ConfigWarning>) -> Vec
                 let is_dir = match entry.file_type() {
                     Ok(kind) if kind.is_file() => Ok(false),
                     Ok(kind) if kind.is_dir() => Ok(true),
-                    _ => fs::metadata(&full).map(|meta| meta.is_dir()),
+                    _ => crate::fs::stat(&full).map(|status| status.is_dir()),
                 };
                 match is_dir {
                     Err(_) => {

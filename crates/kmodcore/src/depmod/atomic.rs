@@ -34,10 +34,10 @@
 //! A journal without its `end` line, or otherwise malformed, was not finished: it is ignored
 //! and deleted with the temporaries.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::outputs::OutputFile;
@@ -101,15 +101,24 @@ pub struct Recovery {
     pub removed: Vec<String>,
 }
 
-fn sync_dir(dir: &Path) -> Result<(), CommitError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(fail(Stage::Publish, dir))
+// Every call below that names a file does so relative to the output directory's handle
+// (`openat`, `renameat`, `unlinkat`, `fstatat`), as kmod's depmod does: the handle itself is
+// opened with the C library's `open`, so an interposer that redirects paths (kmod's testsuite)
+// sees the one call that needs it, and a directory renamed during the run is never written
+// half into its old place and half into its new one.
+
+/// Opens the directory `dir` (read-only: its handle takes the lock and is `fsync`ed).
+fn open_dir(dir: &Path) -> Result<File, CommitError> {
+    File::open(dir).map_err(fail(Stage::OpenDir, dir))
+}
+
+fn sync_dir(handle: &File, dir: &Path) -> Result<(), CommitError> {
+    handle.sync_all().map_err(fail(Stage::Publish, dir))
 }
 
 /// Opens `dir` and takes the exclusive lock; held until the returned value is dropped.
 fn lock(dir: &Path) -> Result<nix::fcntl::Flock<File>, CommitError> {
-    let handle = File::open(dir).map_err(fail(Stage::OpenDir, dir))?;
+    let handle = open_dir(dir)?;
     nix::fcntl::Flock::lock(handle, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, errno)| {
         CommitError {
             stage: Stage::OpenDir,
@@ -117,6 +126,20 @@ fn lock(dir: &Path) -> Result<nix::fcntl::Flock<File>, CommitError> {
             source: std::io::Error::from_raw_os_error(errno as i32),
         }
     })
+}
+
+/// Renames `from` to `to`, both in the directory of `handle`.
+fn rename_in(handle: &File, from: &str, to: &str) -> std::io::Result<()> {
+    Ok(rustix::fs::renameat(handle, from, handle, to)?)
+}
+
+/// Deletes `name` from the directory of `handle`.
+fn remove_in(handle: &File, name: &str) -> std::io::Result<()> {
+    Ok(rustix::fs::unlinkat(
+        handle,
+        name,
+        rustix::fs::AtFlags::empty(),
+    )?)
 }
 
 /// Parses a finished journal into (temporary, final) pairs.
@@ -144,24 +167,31 @@ fn parse_journal(text: &[u8]) -> Option<Vec<(String, String)>> {
 /// Finishes what a killed run left in `dir`: completes a journalled publication and deletes
 /// stray temporaries. The caller must hold the directory lock (as [`commit`] does).
 pub fn recover(dir: &Path) -> Result<Recovery, CommitError> {
+    recover_in(&open_dir(dir)?, dir)
+}
+
+/// [`recover`] in the directory `dir` opened as `handle`.
+fn recover_in(handle: &File, dir: &Path) -> Result<Recovery, CommitError> {
+    use rustix::fs::{AtFlags, Mode, OFlags};
     let mut report = Recovery::default();
     let journal = dir.join(JOURNAL);
-    if let Ok(file) = File::open(&journal) {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    if let Ok(fd) = rustix::fs::openat(handle, JOURNAL, flags, Mode::empty()) {
         use std::io::Read;
         let mut text = Vec::new();
-        file.take(MAX_JOURNAL)
+        File::from(fd)
+            .take(MAX_JOURNAL)
             .read_to_end(&mut text)
             .map_err(fail(Stage::Recover, &journal))?;
         if let Some(entries) = parse_journal(&text) {
             for (temp, target) in entries {
-                let from = dir.join(&temp);
-                if from.symlink_metadata().is_ok() {
-                    std::fs::rename(&from, dir.join(&target))
-                        .map_err(fail(Stage::Recover, &from))?;
+                if rustix::fs::statat(handle, temp.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                    rename_in(handle, &temp, &target)
+                        .map_err(fail(Stage::Recover, &dir.join(&temp)))?;
                     report.completed.push(target);
                 }
             }
-            sync_dir(dir)?;
+            sync_dir(handle, dir)?;
         }
     }
     let entries = std::fs::read_dir(dir).map_err(fail(Stage::Recover, dir))?;
@@ -171,12 +201,12 @@ pub fn recover(dir: &Path) -> Result<Recovery, CommitError> {
         if !name.as_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
             continue;
         }
-        let path = entry.path();
-        std::fs::remove_file(&path).map_err(fail(Stage::Recover, &path))?;
-        report.removed.push(name.to_string_lossy().into_owned());
+        let name = name.to_string_lossy().into_owned();
+        remove_in(handle, &name).map_err(fail(Stage::Recover, &entry.path()))?;
+        report.removed.push(name);
     }
     if !report.removed.is_empty() {
-        sync_dir(dir)?;
+        sync_dir(handle, dir)?;
     }
     Ok(report)
 }
@@ -185,22 +215,21 @@ pub fn recover(dir: &Path) -> Result<Recovery, CommitError> {
 /// directory lock. depmod calls this before its analysis, so that a run that then fails (a
 /// dependency cycle, say) still leaves a consistent set behind.
 pub fn recover_existing(dir: &Path) -> Result<Recovery, CommitError> {
-    if !dir.is_dir() {
+    if !crate::fs::stat(dir).is_ok_and(|status| status.is_dir()) {
         return Ok(Recovery::default());
     }
-    let _lock = lock(dir)?;
-    recover(dir)
+    let lock = lock(dir)?;
+    recover_in(&lock, dir)
 }
 
-/// Creates, fills and syncs one temporary file.
-fn write_temp(path: &Path, bytes: &[u8]) -> Result<(), CommitError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(nix::libc::O_CLOEXEC)
-        .open(path)
-        .map_err(fail(Stage::CreateTemp, path))?;
+/// Creates, fills and syncs one temporary file, `name` in the directory of `handle` (`path`
+/// names it in errors).
+fn write_temp(handle: &File, name: &str, path: &Path, bytes: &[u8]) -> Result<(), CommitError> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
+    let mut file = rustix::fs::openat(handle, name, flags, Mode::from_raw_mode(0o644))
+        .map(File::from)
+        .map_err(|e| fail(Stage::CreateTemp, path)(e.into()))?;
     // The mode is 0644 whatever the umask, as kmod sets it.
     file.set_permissions(std::fs::Permissions::from_mode(0o644))
         .map_err(fail(Stage::Write, path))?;
@@ -218,14 +247,14 @@ fn for_each_concurrently<F>(
     work: F,
 ) -> Vec<Result<(), CommitError>>
 where
-    F: Fn(&OutputFile, &Path) -> Result<(), CommitError> + Sync,
+    F: Fn(&OutputFile, &Path, &str) -> Result<(), CommitError> + Sync,
 {
     std::thread::scope(|scope| {
         let work = &work;
         let handles: Vec<_> = files
             .iter()
             .zip(temps)
-            .map(|(file, (path, _))| scope.spawn(move || work(file, path)))
+            .map(|(file, (path, name))| scope.spawn(move || work(file, path, name)))
             .collect();
         handles
             .into_iter()
@@ -247,13 +276,10 @@ where
 /// files in `dir` are those of before the call (or, past the journal, those the next run's
 /// [`recover`] completes), and no temporary of this call remains unless deleting it failed.
 pub fn commit(dir: &Path, files: &[OutputFile]) -> Result<Recovery, CommitError> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .map_err(fail(Stage::CreateDir, dir))?;
-    let _lock = lock(dir)?;
-    let recovery = recover(dir)?;
+    crate::fs::create_dir_all(dir, 0o755).map_err(fail(Stage::CreateDir, dir))?;
+    let lock = lock(dir)?;
+    let handle: &File = &lock;
+    let recovery = recover_in(handle, dir)?;
 
     let pid = std::process::id();
     let temps: Vec<(PathBuf, String)> = files
@@ -265,12 +291,12 @@ pub fn commit(dir: &Path, files: &[OutputFile]) -> Result<Recovery, CommitError>
         .collect();
     // One thread per file: the work is mostly waiting for fsync, and concurrent fsyncs share
     // the file system's journal commits.
-    let written = for_each_concurrently(files, &temps, Stage::Write, |file, path| {
-        write_temp(path, &file.bytes)
+    let written = for_each_concurrently(files, &temps, Stage::Write, |file, path, name| {
+        write_temp(handle, name, path, &file.bytes)
     });
     let cleanup = |temps: &[(PathBuf, String)]| {
-        for (path, _) in temps {
-            let _ = std::fs::remove_file(path);
+        for (_, name) in temps {
+            let _ = remove_in(handle, name);
         }
     };
     if let Some(error) = written.into_iter().find_map(Result::err) {
@@ -288,25 +314,29 @@ pub fn commit(dir: &Path, files: &[OutputFile]) -> Result<Recovery, CommitError>
     }
     journal.push_str(JOURNAL_END);
     journal.push('\n');
-    let journal_temp = dir.join(format!("{JOURNAL}.{pid}"));
+    let journal_temp = format!("{JOURNAL}.{pid}");
     let journal_path = dir.join(JOURNAL);
-    let journalled = write_temp(&journal_temp, journal.as_bytes())
-        .and_then(|()| {
-            std::fs::rename(&journal_temp, &journal_path)
-                .map_err(fail(Stage::Journal, &journal_path))
+    let journalled = write_temp(
+        handle,
+        &journal_temp,
+        &dir.join(&journal_temp),
+        journal.as_bytes(),
+    )
+    .and_then(|()| {
+        rename_in(handle, &journal_temp, JOURNAL).map_err(fail(Stage::Journal, &journal_path))
+    })
+    .and_then(|()| {
+        sync_dir(handle, dir).map_err(|e| CommitError {
+            stage: Stage::Journal,
+            ..e
         })
-        .and_then(|()| {
-            sync_dir(dir).map_err(|e| CommitError {
-                stage: Stage::Journal,
-                ..e
-            })
-        });
+    });
     if let Err(mut error) = journalled {
         error.stage = Stage::Journal;
         // The journal may or may not be in place; without it nothing was published. Take
         // everything back so that the old set stays.
-        let _ = std::fs::remove_file(&journal_path);
-        let _ = std::fs::remove_file(&journal_temp);
+        let _ = remove_in(handle, JOURNAL);
+        let _ = remove_in(handle, &journal_temp);
         cleanup(&temps);
         return Err(error);
     }
@@ -314,15 +344,15 @@ pub fn commit(dir: &Path, files: &[OutputFile]) -> Result<Recovery, CommitError>
     // Past the journal, a failure leaves the rest to the next run's recovery, so the renames
     // may happen in any order: they run at once, one thread each, because on ext4 replacing a
     // file waits for a journal commit and concurrent renames share one.
-    let renamed = for_each_concurrently(files, &temps, Stage::Publish, |file, path| {
-        std::fs::rename(path, dir.join(file.name)).map_err(fail(Stage::Publish, path))
+    let renamed = for_each_concurrently(files, &temps, Stage::Publish, |file, path, name| {
+        rename_in(handle, name, file.name).map_err(fail(Stage::Publish, path))
     });
     for result in renamed {
         result?;
     }
-    sync_dir(dir)?;
-    std::fs::remove_file(&journal_path).map_err(fail(Stage::Publish, &journal_path))?;
-    sync_dir(dir)?;
+    sync_dir(handle, dir)?;
+    remove_in(handle, JOURNAL).map_err(fail(Stage::Publish, &journal_path))?;
+    sync_dir(handle, dir)?;
     Ok(recovery)
 }
 

@@ -70,7 +70,6 @@
 //! entry by entry, each freshly read module encoded from its extract as it is written.
 
 use rustc_hash::FxHashMap as HashMap;
-use std::fs::{Metadata, OpenOptions};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -142,16 +141,18 @@ pub struct FileKey {
 }
 
 impl FileKey {
-    /// The key of a file's metadata.
-    pub fn of(meta: &Metadata) -> FileKey {
+    /// The key of a file's status (a [`crate::fs::Status`], or an open file's
+    /// `std::fs::Metadata`).
+    pub fn of(status: impl Into<crate::fs::Status>) -> FileKey {
+        let status = status.into();
         let nanos = |n: i64| u32::try_from(n).unwrap_or(0);
         FileKey {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mode: meta.mode(),
-            mtime: (meta.mtime(), nanos(meta.mtime_nsec())),
-            ctime: (meta.ctime(), nanos(meta.ctime_nsec())),
+            dev: status.dev,
+            ino: status.ino,
+            size: status.size,
+            mode: status.mode,
+            mtime: (status.mtime.0, nanos(status.mtime.1)),
+            ctime: (status.ctime.0, nanos(status.ctime.1)),
         }
     }
 
@@ -773,28 +774,40 @@ impl PendingCache {
             return Ok(true);
         }
         let path = &self.settings.path;
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(false);
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         if self.settings.create_dir {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
+            crate::fs::create_dir_all(dir, 0o755)?;
         }
-        let mut temp_name = path.as_os_str().to_owned();
-        temp_name.push(".new");
-        let temp = PathBuf::from(temp_name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode_0644()
-            .open(&temp)?;
+        // Everything relative to the directory's handle, opened with the C library's `open`
+        // (see crate::fs): the temporary's open, the check and the rename.
+        let handle = std::fs::File::open(dir)?;
+        let mut temp = name.to_owned();
+        temp.push(".new");
+        let file = {
+            use rustix::fs::{Mode, OFlags};
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC;
+            std::fs::File::from(rustix::fs::openat(
+                &handle,
+                temp.as_os_str(),
+                flags,
+                Mode::from_raw_mode(0o644),
+            )?)
+        };
         let Ok(mut locked) =
             nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
         else {
             return Ok(false);
         };
         // The name may have been renamed away (and reused) between our open and our lock.
-        let same = std::fs::metadata(&temp)
-            .map(|m| FileKey::of(&m).ino == locked.metadata().map(|l| l.ino()).unwrap_or(0))
+        let same = rustix::fs::statat(&handle, temp.as_os_str(), rustix::fs::AtFlags::empty())
+            .map(|st| st.st_ino == locked.metadata().map(|l| l.ino()).unwrap_or(0))
             .unwrap_or(false);
         if !same {
             return Ok(false);
@@ -804,26 +817,18 @@ impl PendingCache {
         self.write_with(&mut writer, extract)?;
         writer.flush()?;
         drop(writer);
-        std::fs::rename(&temp, path)?;
+        rustix::fs::renameat(&handle, temp.as_os_str(), &handle, name)?;
         Ok(true)
-    }
-}
-
-/// `OpenOptions::mode(0o644)` under a name that reads in a chain.
-trait Mode0644 {
-    fn mode_0644(&mut self) -> &mut Self;
-}
-
-impl Mode0644 for OpenOptions {
-    fn mode_0644(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(0o644)
     }
 }
 
 /// Whether a directory for the cache can be used: the system's tree, or one that exists.
 pub fn usable_dir(settings: &CacheSettings) -> bool {
-    settings.create_dir || settings.path.parent().is_some_and(Path::is_dir)
+    settings.create_dir
+        || settings
+            .path
+            .parent()
+            .is_some_and(|dir| crate::fs::stat(dir).is_ok_and(|status| status.is_dir()))
 }
 
 /// The start of the run, in seconds since the epoch.

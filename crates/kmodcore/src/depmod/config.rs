@@ -306,7 +306,7 @@ pub fn kernel_matches(pattern: &[u8], kernel_version: &[u8]) -> bool {
 /// Adds the configuration files of `path` to `files` (kept sorted by name, first one of a
 /// name winning).
 fn list_files(path: &Path, files: &mut Vec<(Vec<u8>, PathBuf)>, diagnostics: &mut Vec<Diagnostic>) {
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Ok(meta) = crate::fs::stat(path) else {
         return;
     };
     let mut insert = |name: Vec<u8>, full: PathBuf| {
@@ -348,7 +348,7 @@ fn list_files(path: &Path, files: &mut Vec<(Vec<u8>, PathBuf)>, diagnostics: &mu
             continue;
         }
         let full = entry.path();
-        match std::fs::metadata(&full) {
+        match crate::fs::stat(&full) {
             Err(_) => diagnostics.push(Diagnostic::ConfigCannotStat {
                 dir: path.to_path_buf(),
                 name: name.to_vec(),

@@ -25,13 +25,19 @@
 //!
 //! # Cycles
 //!
-//! Modules left unnumbered sit on or behind a cycle. kmod then walks from each of them (in
-//! module order) along direct dependencies with a stack, reporting every path that returns
-//! to the starting module as `a -> b -> a` and removing the modules on it from the starting
-//! points, and finally counts the distinct modules seen on cycles. [`link`] reproduces that
-//! walk step for step. Where kmod's walk would run forever (a cycle reachable from the start
-//! that does not contain it) or overflow its stack, rkmod stops exploring from that start after
-//! [`MAX_CYCLE_STEPS`] steps or at the same stack bound, and says so.
+//! Modules left unnumbered sit on or behind a cycle. kmod then walks from each of them along
+//! direct dependencies with a stack, reporting every path that returns to the starting module
+//! as `a -> b -> a` and removing the modules on it from the starting points, and finally
+//! counts the distinct modules seen on cycles. The starting points are a ring in module
+//! order: each removal moves the ring's head to the module after the one removed, so the
+//! next start is not simply the first one left (see `StartRing`); that is what makes kmod
+//! start the report of `a -> b -> c -> a` at `c` in its testsuite's tree. [`link`] reproduces that
+//! walk step for step, with one exception: kmod walks on into a module already on the path it
+//! is walking (a cycle reachable from the start that does not contain it), and then never
+//! ends (kmod 34 and master print ever longer "Cycle detected" lines until the disk is full:
+//! a plain bug). rkmod does not walk into such a module, which changes nothing where kmod's
+//! walk ends. Where kmod's walk would overflow its stack, rkmod stops exploring from that
+//! start after [`MAX_CYCLE_STEPS`] steps or at the same stack bound, and says so.
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -195,7 +201,8 @@ pub fn link<'m>(
         }
     }
     if (next as usize) < count {
-        let found = report_cycles(modules, &deps, &remaining, diagnostics);
+        let names: Vec<&[u8]> = modules.iter().map(|m| m.found.name.as_slice()).collect();
+        let found = report_cycles(&names, &deps, &remaining, diagnostics);
         return Err(found);
     }
     for list in &mut deps {
@@ -274,12 +281,94 @@ fn resolve(
     (deps, diagnostics)
 }
 
+/// The starting points of kmod's cycle walk: a ring in module order with a head, as kmod keeps
+/// them in its circular list. Taking a module out makes the module after it the head (kmod's
+/// list removal returns the next node, and depmod keeps that as the list): so after a cycle is
+/// reported, the next walk starts after the last of its modules in the ring, not at the first
+/// starting point left. Taking out a module that is not in the ring changes nothing.
+struct StartRing {
+    /// Each module's neighbours in the ring, by module index (meaningless when not `listed`).
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    listed: Vec<bool>,
+    head: Option<u32>,
+}
+
+impl StartRing {
+    /// The ring of `starts` (module indexes below `modules`, in order).
+    fn new(starts: &[u32], modules: usize) -> StartRing {
+        let mut ring = StartRing {
+            next: vec![0; modules],
+            prev: vec![0; modules],
+            listed: vec![false; modules],
+            head: starts.first().copied(),
+        };
+        for (i, &m) in starts.iter().enumerate() {
+            let after = starts.get(i + 1).or(starts.first()).copied().unwrap_or(m);
+            let before = match i.checked_sub(1) {
+                Some(b) => starts.get(b).copied(),
+                None => starts.last().copied(),
+            }
+            .unwrap_or(m);
+            if let (Some(n), Some(p), Some(l)) = (
+                ring.next.get_mut(m as usize),
+                ring.prev.get_mut(m as usize),
+                ring.listed.get_mut(m as usize),
+            ) {
+                (*n, *p, *l) = (after, before, true);
+            }
+        }
+        ring
+    }
+
+    fn head(&self) -> Option<u32> {
+        self.head
+    }
+
+    /// Takes `m` out of the ring (see the type's documentation).
+    fn remove(&mut self, m: u32) {
+        let at = m as usize;
+        if !self.listed.get(at).copied().unwrap_or(false) {
+            return;
+        }
+        let (Some(&after), Some(&before)) = (self.next.get(at), self.prev.get(at)) else {
+            return;
+        };
+        if let Some(flag) = self.listed.get_mut(at) {
+            *flag = false;
+        }
+        if after == m {
+            self.head = None;
+            return;
+        }
+        if let Some(n) = self.next.get_mut(before as usize) {
+            *n = after;
+        }
+        if let Some(p) = self.prev.get_mut(after as usize) {
+            *p = before;
+        }
+        self.head = Some(after);
+    }
+}
+
+/// Whether module `m` is on the path from the walk's start to vertex `v` (both included).
+fn on_path(vertices: &[(u32, Option<usize>)], v: usize, m: u32) -> bool {
+    let mut at = Some(v);
+    while let Some(&(module, parent)) = at.and_then(|i| vertices.get(i)) {
+        if module == m {
+            return true;
+        }
+        at = parent;
+    }
+    false
+}
+
 /// kmod's cycle report (see the module documentation).
 ///
 /// Long on purpose: it is one walk with its own stack, reproducing kmod's search and its
 /// output order, and reads best as one loop.
 fn report_cycles(
-    modules: &[Module],
+    modules: &[&[u8]],
     deps: &[Vec<u32>],
     remaining: &[u32],
     diagnostics: &mut Vec<Diagnostic>,
@@ -287,7 +376,7 @@ fn report_cycles(
     let name = |m: u32| -> Vec<u8> {
         modules
             .get(m as usize)
-            .map(|module| module.found.name.clone())
+            .map(|name| name.to_vec())
             .unwrap_or_default()
     };
     let starts: Vec<u32> = (0..remaining.len())
@@ -295,29 +384,11 @@ fn report_cycles(
         .filter_map(|i| u32::try_from(i).ok())
         .collect();
     let stack_limit = starts.len();
-    let mut is_start = vec![false; modules.len()];
-    for &s in &starts {
-        if let Some(flag) = is_start.get_mut(s as usize) {
-            *flag = true;
-        }
-    }
+    let mut starts = StartRing::new(&starts, modules.len());
     let mut visited = vec![false; modules.len()];
     let mut on_cycles: HashSet<Vec<u8>> = HashSet::default();
-    let mut cursor = 0;
-    loop {
-        // The first starting point still listed.
-        while starts
-            .get(cursor)
-            .is_some_and(|&s| !is_start.get(s as usize).copied().unwrap_or(false))
-        {
-            cursor += 1;
-        }
-        let Some(&root) = starts.get(cursor) else {
-            break;
-        };
-        if let Some(flag) = is_start.get_mut(root as usize) {
-            *flag = false;
-        }
+    while let Some(root) = starts.head() {
+        starts.remove(root);
         // Vertices: (module, parent vertex).
         let mut vertices: Vec<(u32, Option<usize>)> = vec![(root, None)];
         let mut stack: Vec<usize> = vec![0];
@@ -341,9 +412,7 @@ fn report_cycles(
                 let mut names: Vec<Vec<u8>> = Vec::with_capacity(path.len() + 1);
                 for &pm in path.iter().rev() {
                     on_cycles.insert(name(pm));
-                    if let Some(flag) = is_start.get_mut(pm as usize) {
-                        *flag = false;
-                    }
+                    starts.remove(pm);
                     names.push(name(pm));
                 }
                 names.push(name(m));
@@ -355,12 +424,17 @@ fn report_cycles(
             }
             let next = deps.get(m as usize).map(Vec::as_slice).unwrap_or_default();
             if next.is_empty() {
-                if let Some(flag) = is_start.get_mut(m as usize) {
-                    *flag = false;
-                }
+                starts.remove(m);
                 continue;
             }
             for &dep in next {
+                // A module already on this path (other than the start) would be walked
+                // again and again: kmod never ends there. rkmod leaves it out, which changes
+                // nothing wherever kmod's walk ends, and reports each cycle through the start
+                // once.
+                if dep != root && on_path(&vertices, v, dep) {
+                    continue;
+                }
                 if stack.len() >= stack_limit || vertices.len() >= MAX_CYCLE_STEPS {
                     gave_up = true;
                     break;
@@ -408,4 +482,88 @@ pub fn closure(linked: &Linked<'_>, index: usize, seen: &mut [usize]) -> Vec<u32
     }
     out.sort_by_key(|&d| linked.number.get(d as usize).copied().unwrap_or(u32::MAX));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the cycle report on modules named `names` (in module order) with direct
+    /// dependencies `deps` (by index, in order of first use), every module left unnumbered,
+    /// and returns the report's lines.
+    fn cycle_report(names: &[&str], deps: &[&[u32]]) -> Vec<String> {
+        let names: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+        let deps: Vec<Vec<u32>> = deps.iter().map(|d| d.to_vec()).collect();
+        let remaining = vec![1; names.len()];
+        let mut diagnostics = Vec::new();
+        report_cycles(&names, &deps, &remaining, &mut diagnostics);
+        diagnostics
+            .iter()
+            .map(|d| match d {
+                Diagnostic::Cycle { modules } => {
+                    let names: Vec<String> = modules
+                        .iter()
+                        .map(|m| String::from_utf8_lossy(m).into_owned())
+                        .collect();
+                    names.join(" -> ")
+                }
+                Diagnostic::CycleCount { modules } => format!("{modules} on cycles"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    /// kmod's testsuite tree test-depmod/detect-loop, in kmod's module order (its hash walk:
+    /// d i b a h j f c g k e). kmod's expected output (correct.txt) starts the third cycle at
+    /// c: its list of starting points moves its head past each module removed, so after the
+    /// {h, i, j, k} cycles the next start is f, then c, not b.
+    #[test]
+    fn the_walk_starts_where_kmods_ring_of_starts_says() {
+        let names = ["d", "i", "b", "a", "h", "j", "f", "c", "g", "k", "e"];
+        let index = |n: &str| names.iter().position(|&x| x == n).unwrap() as u32;
+        let uses = |n: &str| -> Vec<u32> {
+            let deps: &[&str] = match n {
+                "a" => &["b", "f", "g"],
+                "b" => &["c", "f", "g"],
+                "c" => &["a"],
+                "d" => &["e"],
+                "e" => &["d"],
+                "h" => &["i"],
+                "i" => &["j"],
+                "j" => &["h", "k"],
+                "k" => &["h"],
+                _ => &[],
+            };
+            deps.iter().map(|d| index(d)).collect()
+        };
+        let deps: Vec<Vec<u32>> = names.iter().map(|n| uses(n)).collect();
+        let deps: Vec<&[u32]> = deps.iter().map(Vec::as_slice).collect();
+        let report = cycle_report(&names, &deps);
+        assert_eq!(
+            report,
+            [
+                "d -> e -> d",
+                "i -> j -> k -> h -> i",
+                "i -> j -> h -> i",
+                "c -> a -> b -> c",
+                "9 on cycles",
+            ]
+        );
+    }
+
+    /// A start from which a cycle that does not pass through it is reachable: kmod (34 and
+    /// master) walks that cycle forever, printing ever longer "Cycle detected" lines until the
+    /// disk is full (kmod's plain bug; seen with kmod's own detect-loop tree and a
+    /// modules.order that lists mod-loop-b). rkmod reports the cycle through the start once,
+    /// counts every module on a cycle, and ends.
+    #[test]
+    fn a_cycle_behind_the_start_is_not_walked_forever() {
+        // k -> h -> i -> j -> {h, k}: h i j is a cycle that k reaches but is not on.
+        let names = ["k", "h", "i", "j"];
+        let deps: [&[u32]; 4] = [&[1], &[2], &[3], &[1, 0]];
+        assert_eq!(
+            cycle_report(&names, &deps),
+            ["k -> h -> i -> j -> k", "4 on cycles"]
+        );
+    }
 }

@@ -582,7 +582,7 @@ pub fn read_modules_cached(
                 // The scan's key, else a look-up of the path.
                 let key = found
                     .key
-                    .or_else(|| std::fs::metadata(path).ok().map(|meta| FileKey::of(&meta)));
+                    .or_else(|| crate::fs::stat(path).ok().map(FileKey::of));
                 if let Some(key) = key {
                     if let Some((symbols, stored)) = entries.get(&found.path, &key) {
                         return (graph::Module { found, symbols }, stored);

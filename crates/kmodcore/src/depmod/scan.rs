@@ -32,7 +32,6 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::cache::FileKey;
@@ -176,8 +175,8 @@ impl Walker<'_> {
                 return Err(errno(&e));
             }
         };
-        let id = std::fs::metadata(os(dir))
-            .map(|m| (m.dev(), m.ino()))
+        let id = crate::fs::stat(os(dir))
+            .map(|m| (m.dev, m.ino))
             .unwrap_or((0, 0));
         let mut walked = Walked::default();
         walk(
@@ -256,16 +255,16 @@ fn walk(
                 Kind::File
             }
             Ok(t) if t.is_dir() => Kind::Dir,
-            _ => match std::fs::metadata(os(&path)) {
+            _ => match crate::fs::stat(os(&path)) {
                 Ok(m) if m.is_file() => {
-                    key = want_keys.then(|| FileKey::of(&m));
+                    key = want_keys.then(|| FileKey::of(m));
                     Kind::File
                 }
                 Ok(m) if m.is_dir() => Kind::Dir,
                 Ok(m) => {
                     items.push(Item::Diagnostic(Diagnostic::ScanUnsupportedType {
                         path: path.clone(),
-                        mode: m.mode() & 0o170000,
+                        mode: m.mode & 0o170000,
                     }));
                     Kind::Skip
                 }
@@ -335,7 +334,7 @@ fn descend(
     stack: &[(u64, u64)],
     walked: &mut Walked,
 ) {
-    let opened = std::fs::metadata(os(path)).and_then(|m| {
+    let opened = crate::fs::stat(os(path)).and_then(|m| {
         let entries = std::fs::read_dir(os(path))?;
         Ok((m, entries))
     });
@@ -350,7 +349,7 @@ fn descend(
             return;
         }
     };
-    let id = (meta.dev(), meta.ino());
+    let id = (meta.dev, meta.ino);
     if stack.contains(&id) {
         walked.diagnostics.push(Diagnostic::ScanLoop {
             path: path.to_vec(),
@@ -407,7 +406,7 @@ pub fn from_files(
         if file.first() != Some(&b'/') {
             return Err(Fatal::NotAbsolute { path: file.clone() });
         }
-        if let Err(e) = std::fs::metadata(os(file)) {
+        if let Err(e) = crate::fs::stat(os(file)) {
             return Err(Fatal::CreateFailed {
                 path: file.clone(),
                 error: errno(&e),
@@ -553,7 +552,7 @@ pub fn up_to_date(dirname: &[u8], diagnostics: &mut Vec<Diagnostic>) -> bool {
     }
     let mut dep = dirname.to_vec();
     dep.extend_from_slice(b"/modules.dep");
-    let stamp = match std::fs::metadata(os(&dep)) {
+    let stamp = match crate::fs::stat(os(&dep)) {
         Ok(m) => usec(&m),
         Err(e) => {
             diagnostics.push(Diagnostic::DepfileStatFailed {
@@ -567,8 +566,8 @@ pub fn up_to_date(dirname: &[u8], diagnostics: &mut Vec<Diagnostic>) -> bool {
     fresh_dir(dirname, stamp, &mut stack, diagnostics)
 }
 
-fn usec(m: &std::fs::Metadata) -> i128 {
-    i128::from(m.mtime()) * 1_000_000 + i128::from(m.mtime_nsec()) / 1000
+fn usec(m: &crate::fs::Status) -> i128 {
+    i128::from(m.mtime.0) * 1_000_000 + i128::from(m.mtime.1) / 1000
 }
 
 fn fresh_dir(
@@ -577,10 +576,10 @@ fn fresh_dir(
     stack: &mut Vec<(u64, u64)>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> bool {
-    let Ok(meta) = std::fs::metadata(os(dir)) else {
+    let Ok(meta) = crate::fs::stat(os(dir)) else {
         return true;
     };
-    let id = (meta.dev(), meta.ino());
+    let id = (meta.dev, meta.ino);
     if stack.contains(&id) {
         diagnostics.push(Diagnostic::ScanLoop { path: dir.to_vec() });
         return true;
@@ -603,7 +602,7 @@ fn fresh_dir(
         let mut path = dir.to_vec();
         path.push(b'/');
         path.extend_from_slice(name);
-        let meta = match std::fs::metadata(os(&path)) {
+        let meta = match crate::fs::stat(os(&path)) {
             Ok(m) => m,
             Err(e) => {
                 diagnostics.push(Diagnostic::ScanStatFailed {
@@ -624,7 +623,7 @@ fn fresh_dir(
         } else {
             diagnostics.push(Diagnostic::ScanUnsupportedType {
                 path,
-                mode: meta.mode() & 0o170000,
+                mode: meta.mode & 0o170000,
             });
             continue;
         }

@@ -1,6 +1,13 @@
 //! The ground floor: opening, stat-ing and reading files safely, the line and record readers,
 //! and the C library's errno texts. Every reader and writer in kmodcore opens its files here.
 //!
+//! Every call that names a path goes through the C library's own functions (`open`, `stat`,
+//! `opendir`, `mkdir`), as a C library's would, so that an `LD_PRELOAD` interposer sees it:
+//! kmod's testsuite redirects paths into a test root that way, and fakeroot-style tools work
+//! the same. Hence [`stat`] here instead of `std::fs::metadata` (which calls `statx`, a
+//! function no such interposer wraps). Calls relative to a directory handle (`openat`,
+//! `fstatat`) are fine once the handle itself was opened through `open`.
+//!
 //! A file is opened without blocking (a FIFO in its place must not hang the open) and checked
 //! with `fstat` to be a regular file before anything is read (a device must not feed us
 //! endless data). Reads are told the size `fstat` gave and capped by the caller. Mapping a
@@ -117,6 +124,111 @@ pub fn read_told(file: &File, told: u64, limit: u64) -> (Vec<u8>, Option<std::io
         }
     }
     (buf, None)
+}
+
+/// What `stat(2)` says of a file: its identity, type, size and times. Made by [`stat`] (a
+/// path, through the C library's `stat`) or from a `std::fs::Metadata` (an open file's
+/// `fstat`, a directory entry's `fstatat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_mode`: the type and permission bits.
+    pub mode: u32,
+    /// `st_size`.
+    pub size: u64,
+    /// `st_mtime`: seconds and nanoseconds.
+    pub mtime: (i64, i64),
+    /// `st_ctime`: seconds and nanoseconds.
+    pub ctime: (i64, i64),
+}
+
+impl Status {
+    /// The type bits of [`Status::mode`] (`S_IFMT`).
+    fn file_type(&self) -> u32 {
+        self.mode & nix::libc::S_IFMT
+    }
+
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == nix::libc::S_IFDIR
+    }
+
+    /// Whether this is a regular file.
+    pub fn is_file(&self) -> bool {
+        self.file_type() == nix::libc::S_IFREG
+    }
+
+    /// The size in bytes.
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether the size is 0.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+}
+
+impl From<&std::fs::Metadata> for Status {
+    fn from(meta: &std::fs::Metadata) -> Status {
+        use std::os::unix::fs::MetadataExt;
+        Status {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mode: meta.mode(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// `stat(2)` of `path`, symlinks followed, through the C library's `stat` (see the module
+/// documentation for why not `std::fs::metadata`).
+pub fn stat(path: &Path) -> std::io::Result<Status> {
+    let st = nix::sys::stat::stat(path).map_err(std::io::Error::from)?;
+    Ok(Status {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        mode: st.st_mode,
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        mtime: (st.st_mtime, st.st_mtime_nsec),
+        ctime: (st.st_ctime, st.st_ctime_nsec),
+    })
+}
+
+/// Creates the directory `path` and any missing parents with `mode` (less the umask), through
+/// the C library's `mkdir`; an existing directory is success. (`std::fs::create_dir_all`
+/// looks at an existing path with `statx`, which interposers do not see.)
+pub fn create_dir_all(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(mode).create(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                Some(parent) => {
+                    create_dir_all(parent, mode)?;
+                    std::fs::DirBuilder::new()
+                        .mode(mode)
+                        .create(path)
+                        .or_else(|e| {
+                            stat(path)
+                                .is_ok_and(|status| status.is_dir())
+                                .then_some(())
+                                .ok_or(e)
+                        })
+                }
+                None => Err(e),
+            }
+        }
+        Err(e) => stat(path)
+            .is_ok_and(|status| status.is_dir())
+            .then_some(())
+            .ok_or(e),
+    }
 }
 
 /// The C library's text for an errno value, as `strerror(3)` gives it and kmod prints it

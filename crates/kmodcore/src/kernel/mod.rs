@@ -29,6 +29,7 @@
 //! name ([`valid_module_name`]).
 
 pub mod fake;
+mod glibc;
 pub mod hint;
 pub mod listing;
 pub mod real;

@@ -1,4 +1,5 @@
-//! [`NixKernel`]: the real kernel, through `nix`'s safe syscall wrappers.
+//! [`NixKernel`]: the real kernel, through `nix`'s safe wrappers and the C library's
+//! `init_module` and `delete_module` (see [`super::glibc`]).
 
 use std::ffi::CString;
 use std::fs::File;
@@ -52,7 +53,7 @@ impl Kernel for NixKernel {
     }
 
     fn init_module(&self, image: &[u8], params: &CString) -> Result<(), Errno> {
-        nix::kmod::init_module(image, params)
+        super::glibc::init_module(image, params)
     }
 
     fn delete_module(&self, name: &CString, flags: DeleteFlags) -> Result<(), Errno> {
@@ -60,7 +61,7 @@ impl Kernel for NixKernel {
         if flags.force {
             bits |= DeleteModuleFlags::O_TRUNC;
         }
-        nix::kmod::delete_module(name, bits)
+        super::glibc::delete_module(name, u32::from_ne_bytes(bits.bits().to_ne_bytes()))
     }
 
     fn loaded_modules(&self) -> crate::Result<Vec<LoadedModule>> {

@@ -343,7 +343,7 @@ impl SysRoot {
     /// size when the module directory has no such file (`ENOENT` when that has none either).
     pub fn coresize(&self, name: &[u8]) -> Result<i64, Errno> {
         let dir = self.module_dir(name)?;
-        if let Err(e) = std::fs::metadata(&dir) {
+        if let Err(e) = crate::fs::stat(&dir) {
             return Err(errno_of(&e));
         }
         match read_capped(&dir.join("coresize"), MAX_ATTRIBUTE as u64) {

@@ -345,7 +345,7 @@ impl<'a> Resolver<'a> {
     /// the current directory. The file must exist (its metadata is read, as kmod stats it).
     pub fn from_path(&mut self, path: &Path) -> ResolveResult<ModId> {
         let absolute = absolute_path(path);
-        std::fs::metadata(&absolute).map_err(|e| Error::io(&absolute, e))?;
+        crate::fs::stat(&absolute).map_err(|e| Error::io(&absolute, e))?;
         let bytes = absolute.as_os_str().as_bytes().to_vec();
         let name = modname::name_from_path(path.as_os_str().as_bytes());
         if name.is_empty() {
