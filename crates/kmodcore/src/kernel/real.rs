@@ -1,5 +1,5 @@
 //! [`NixKernel`]: the real kernel, through `nix`'s safe wrappers and the C library's
-//! `init_module` and `delete_module` (see [`super::glibc`]).
+//! `init_module` and `delete_module` (see the private module `kernel::glibc`).
 
 use std::ffi::CString;
 use std::fs::File;
