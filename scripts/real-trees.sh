@@ -10,6 +10,8 @@
 #   kmod30-6.1/, kmod30-6.12/                          hard-linked copies indexed by kmod 30's depmod
 #   tree-6.1.0-signed/                                 Debian's signed linux-image-6.1.0-47-amd64
 #
+# Also installs linux-headers-6.1.0-47-amd64 (the kernel's sign-file) when root.
+#
 # Needs apt-get (Debian) for the packages and for kmod itself when it is missing. Exits non-zero,
 # loudly, when it cannot get them.
 set -euo pipefail
@@ -39,6 +41,17 @@ need_apt() {
 if ! command -v depmod >/dev/null || ! depmod --version 2>/dev/null | grep -q 'kmod version'; then
   need_apt
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kmod >/dev/null
+fi
+
+# The kernel's sign-file (tests/real/verify.rs signs modules with it) comes with the 6.1
+# headers (Debian's linux-kbuild-6.1); the VM suite builds its test modules against them too.
+if [ ! -d /usr/src/linux-headers-6.1.0-47-amd64 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    need_apt
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-headers-6.1.0-47-amd64 >/dev/null
+  else
+    echo "real-trees: linux-headers-6.1.0-47-amd64 is missing and this is not root: the sign-file tests will skip (fail under CI)" >&2
+  fi
 fi
 
 for short in "${!PKG[@]}"; do

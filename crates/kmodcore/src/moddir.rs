@@ -47,7 +47,7 @@ fn read_index_file(
         Err(Error::Io { .. }) | Err(Error::NotRegularFile { .. }) => return Ok((None, None)),
         Err(other) => return Err(other),
     };
-    let (len, id) = (meta.len(), Some(FileStamp::from_metadata(&meta)));
+    let (len, id) = (meta.len(), Some(FileStamp::from_status(&meta)));
     if len == 0 {
         return Ok((None, id));
     }
@@ -162,7 +162,7 @@ impl ModuleDir {
         match self.handle() {
             Some(dir) => {
                 let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::empty()).ok()?;
-                Some(FileStamp::from_stat(&st))
+                Some(FileStamp::from_status(&st))
             }
             None => FileStamp::of(&self.dir.join(name)),
         }

@@ -25,35 +25,19 @@ pub struct FileStamp {
 impl FileStamp {
     /// The stamp of `path` now (symlinks followed); `None` when it cannot be `stat`-ed.
     pub fn of(path: &Path) -> Option<FileStamp> {
-        crate::fs::stat(path)
-            .ok()
-            .map(|status| FileStamp::from_status(&status))
+        crate::fs::stat(path).ok().map(FileStamp::from_status)
     }
 
-    /// The stamp of an already `stat`-ed file.
-    pub fn from_status(status: &crate::fs::Status) -> FileStamp {
+    /// The stamp of an already `stat`-ed file: a [`crate::fs::Status`], an open file's
+    /// `std::fs::Metadata` or a `rustix::fs::Stat`.
+    pub fn from_status(status: impl Into<crate::fs::Status>) -> FileStamp {
+        let status = status.into();
         FileStamp {
             dev: status.dev,
             ino: status.ino,
             size: status.size,
             mtime_sec: status.mtime.0,
             mtime_nsec: status.mtime.1,
-        }
-    }
-
-    /// The stamp of an already `fstat`-ed file.
-    pub fn from_metadata(meta: &std::fs::Metadata) -> FileStamp {
-        FileStamp::from_status(&crate::fs::Status::from(meta))
-    }
-
-    /// The stamp of a file `stat`-ed with rustix.
-    pub fn from_stat(st: &rustix::fs::Stat) -> FileStamp {
-        FileStamp {
-            dev: rustix::fs::makedev(rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev)),
-            ino: st.st_ino,
-            size: u64::try_from(st.st_size).unwrap_or(0),
-            mtime_sec: st.st_mtime,
-            mtime_nsec: i64::try_from(st.st_mtime_nsec).unwrap_or(0),
         }
     }
 

@@ -24,23 +24,35 @@ pub fn from_items(items: impl IntoIterator<Item = *mut c_void>) -> *mut KmodList
             next: ptr::null_mut(),
             data,
         }));
-        // SAFETY: `entry` was just allocated; `head` and its `prev` are entries of this
-        // chain, allocated above and not freed.
-        unsafe {
-            if head.is_null() {
+        if head.is_null() {
+            // SAFETY: `entry` was just allocated and is not shared.
+            unsafe {
                 (*entry).prev = entry;
                 (*entry).next = entry;
-                head = entry;
-            } else {
-                let last = (*head).prev;
-                (*entry).prev = last;
-                (*entry).next = head;
-                (*last).next = entry;
-                (*head).prev = entry;
             }
+            head = entry;
+        } else {
+            // SAFETY: `head` is the chain built above, none of it freed; `entry` is new.
+            unsafe { link_last(head, entry) };
         }
     }
     head
+}
+
+/// Puts the lone entry `entry` at the end of the chain `head`, between its last entry and
+/// its head.
+///
+/// # Safety
+/// `head` is a live chain and `entry` a live entry that belongs to no chain but its own.
+unsafe fn link_last(head: *mut KmodList, entry: *mut KmodList) {
+    // SAFETY: the caller's contract: both are live, and `head.prev` is an entry of `head`.
+    unsafe {
+        let last = (*head).prev;
+        (*entry).prev = last;
+        (*entry).next = head;
+        (*last).next = entry;
+        (*head).prev = entry;
+    }
 }
 
 /// The data pointers of a list, in order.
@@ -198,14 +210,8 @@ pub unsafe extern "C" fn kmod_list_append(
             return entry;
         }
         // SAFETY: `list` is a live chain (the caller's contract) and `entry` a new one-entry
-        // chain; the new entry goes between the list's last entry and its head.
-        unsafe {
-            let last = (*list).prev;
-            (*entry).prev = last;
-            (*entry).next = list;
-            (*last).next = entry;
-            (*list).prev = entry;
-        }
+        // chain.
+        unsafe { link_last(list, entry) };
         list
     })
 }

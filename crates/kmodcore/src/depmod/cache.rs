@@ -124,6 +124,8 @@ pub fn identity() -> String {
 }
 
 /// What identifies one version of a module file: if any field differs, the file changed.
+/// It is [`crate::fs::Status`] in the cache's on-disk form (nanoseconds as `u32`), kept as its
+/// own type so that the record layout cannot change by accident with `Status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileKey {
     /// `st_dev`.

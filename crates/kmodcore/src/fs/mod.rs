@@ -127,8 +127,9 @@ pub fn read_told(file: &File, told: u64, limit: u64) -> (Vec<u8>, Option<std::io
 }
 
 /// What `stat(2)` says of a file: its identity, type, size and times. Made by [`stat`] (a
-/// path, through the C library's `stat`) or from a `std::fs::Metadata` (an open file's
-/// `fstat`, a directory entry's `fstatat`).
+/// path, through the C library's `stat`), from a `std::fs::Metadata` (an open file's
+/// `fstat`, a directory entry's `fstatat`) or from a `rustix::fs::Stat` (`statat` relative
+/// to a directory handle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
     /// `st_dev`.
@@ -186,6 +187,19 @@ impl From<&std::fs::Metadata> for Status {
     }
 }
 
+impl From<&rustix::fs::Stat> for Status {
+    fn from(st: &rustix::fs::Stat) -> Status {
+        Status {
+            dev: rustix::fs::makedev(rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev)),
+            ino: st.st_ino,
+            mode: st.st_mode,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            mtime: (st.st_mtime, i64::try_from(st.st_mtime_nsec).unwrap_or(0)),
+            ctime: (st.st_ctime, i64::try_from(st.st_ctime_nsec).unwrap_or(0)),
+        }
+    }
+}
+
 /// `stat(2)` of `path`, symlinks followed, through the C library's `stat` (see the module
 /// documentation for why not `std::fs::metadata`).
 pub fn stat(path: &Path) -> std::io::Result<Status> {
@@ -205,29 +219,27 @@ pub fn stat(path: &Path) -> std::io::Result<Status> {
 /// looks at an existing path with `statx`, which interposers do not see.)
 pub fn create_dir_all(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().mode(mode).create(path) {
+    let mkdir = || std::fs::DirBuilder::new().mode(mode).create(path);
+    // A failed mkdir is success when the path is (now) a directory: it existed, or a
+    // concurrent creator won the race.
+    let unless_a_dir = |e: std::io::Error| {
+        stat(path)
+            .is_ok_and(|status| status.is_dir())
+            .then_some(())
+            .ok_or(e)
+    };
+    match mkdir() {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             match path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 Some(parent) => {
                     create_dir_all(parent, mode)?;
-                    std::fs::DirBuilder::new()
-                        .mode(mode)
-                        .create(path)
-                        .or_else(|e| {
-                            stat(path)
-                                .is_ok_and(|status| status.is_dir())
-                                .then_some(())
-                                .ok_or(e)
-                        })
+                    mkdir().or_else(unless_a_dir)
                 }
                 None => Err(e),
             }
         }
-        Err(e) => stat(path)
-            .is_ok_and(|status| status.is_dir())
-            .then_some(())
-            .ok_or(e),
+        Err(e) => unless_a_dir(e),
     }
 }
 
