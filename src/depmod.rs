@@ -3,7 +3,8 @@
 //! The arguments become a plain [`Options`] value; [`kmodcore::depmod::generate`] does the
 //! work and returns kmod's messages as data, which [`kmodcore::depmod::messages`] words as
 //! kmod does and this module prints; the files
-//! are then published as one set by [`kmodcore::depmod::atomic::commit`] (or printed, `-n`).
+//! are then published as one set through [`kmodcore::depmod::atomic::Staging`], each file
+//! written out as soon as it is rendered (or printed, `-n`).
 //!
 //! Deliberate differences from kmod are listed in [`DIFFERENCES`].
 
@@ -491,14 +492,27 @@ fn generate_and_publish(
     outdir: &[u8],
 ) -> i32 {
     let target = PathBuf::from(OsStr::from_bytes(outdir));
-    if !options.show {
-        // Finish what a killed earlier run left before anything can fail.
-        if let Err(e) = atomic::recover_existing(&target) {
-            report_commit_error(log, outdir, &e);
-            return 1;
+    // Publishing starts before the analysis: the directory is locked and what a killed
+    // earlier run left is finished before anything can fail, and each file is written out
+    // (and its fsync started) as soon as it is rendered.
+    let staging = if options.show {
+        None
+    } else {
+        match atomic::Staging::begin(&target) {
+            Ok(staging) => Some(staging),
+            Err(e) => {
+                report_commit_error(log, outdir, &e);
+                return 1;
+            }
         }
-    }
-    let generated = engine::generate(settings, options.show, &mut diagnostics);
+    };
+    let stage = |name: &'static str, bytes: &[u8]| {
+        if let Some(staging) = &staging {
+            staging.stage(name, bytes);
+        }
+    };
+    let sink: Option<kmodcore::depmod::outputs::Sink<'_>> = staging.as_ref().map(|_| &stage as _);
+    let generated = engine::generate(settings, options.show, &mut diagnostics, sink);
     for d in &diagnostics {
         log.diagnostic(out, d);
     }
@@ -527,7 +541,10 @@ fn generate_and_publish(
         return 0;
     }
     out.flush();
-    let code = match atomic::commit(&target, &files) {
+    let Some(staging) = staging else {
+        return 0;
+    };
+    let code = match staging.publish(&files) {
         Ok(_) => 0,
         Err(e) => {
             report_commit_error(log, outdir, &e);

@@ -11,11 +11,14 @@
 //!    (see the journal below) and deletes stray temporaries;
 //! 3. writes every file to a temporary in the output directory (`.rkmod-depmod.PID.NAME`, mode
 //!    0644) and `fsync`s it; on any error it deletes all of them and leaves the old files as
-//!    they were;
+//!    they were. With a [`Staging`], each file is written as soon as it is rendered and its
+//!    `fsync` runs on a thread of its own while the other files are still being rendered;
 //! 4. writes the **journal** `.rkmod-depmod.journal` (through a temporary, `fsync`ed, renamed,
 //!    then the directory `fsync`ed): once it exists, the new set is complete on disk and
 //!    publication must finish;
-//! 5. renames every temporary over its file, `fsync`s the directory, deletes the journal.
+//! 5. renames every temporary over its file, `fsync`s the directory, deletes the journal. The
+//!    deletion is not `fsync`ed: a journal that comes back after a crash names temporaries that
+//!    no longer exist, and the next run's recovery renames nothing and deletes it.
 //!
 //! A crash before step 4 leaves the old set and orphan temporaries (deleted by the next run);
 //! a crash during step 5 leaves a journal, and the next run completes the renames before
@@ -39,6 +42,8 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::thread::JoinHandle;
 
 use super::outputs::OutputFile;
 
@@ -222,9 +227,9 @@ pub fn recover_existing(dir: &Path) -> Result<Recovery, CommitError> {
     recover_in(&lock, dir)
 }
 
-/// Creates, fills and syncs one temporary file, `name` in the directory of `handle` (`path`
-/// names it in errors).
-fn write_temp(handle: &File, name: &str, path: &Path, bytes: &[u8]) -> Result<(), CommitError> {
+/// Creates and fills one temporary file, `name` in the directory of `handle` (`path` names
+/// it in errors), and returns it open, not yet synced.
+fn create_temp(handle: &File, name: &str, path: &Path, bytes: &[u8]) -> Result<File, CommitError> {
     use rustix::fs::{Mode, OFlags};
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
     let mut file = rustix::fs::openat(handle, name, flags, Mode::from_raw_mode(0o644))
@@ -234,36 +239,44 @@ fn write_temp(handle: &File, name: &str, path: &Path, bytes: &[u8]) -> Result<()
     file.set_permissions(std::fs::Permissions::from_mode(0o644))
         .map_err(fail(Stage::Write, path))?;
     file.write_all(bytes).map_err(fail(Stage::Write, path))?;
-    file.sync_all().map_err(fail(Stage::Write, path))?;
-    Ok(())
+    Ok(file)
 }
 
-/// Runs `work` on every output file and its temporary at once, one thread each, and returns
+/// Creates, fills and syncs one temporary file (see [`create_temp`]).
+fn write_temp(handle: &File, name: &str, path: &Path, bytes: &[u8]) -> Result<(), CommitError> {
+    create_temp(handle, name, path, bytes)?
+        .sync_all()
+        .map_err(fail(Stage::Write, path))
+}
+
+/// Runs `work` on every (final name, temporary) pair at once, one thread each, and returns
 /// each result in order; a thread that panicked counts as a failure of `stage` on its file.
 fn for_each_concurrently<F>(
-    files: &[OutputFile],
-    temps: &[(PathBuf, String)],
+    pairs: &[(&'static str, String)],
+    dir: &Path,
     stage: Stage,
     work: F,
 ) -> Vec<Result<(), CommitError>>
 where
-    F: Fn(&OutputFile, &Path, &str) -> Result<(), CommitError> + Sync,
+    F: Fn(&'static str, &str, &Path) -> Result<(), CommitError> + Sync,
 {
     std::thread::scope(|scope| {
         let work = &work;
-        let handles: Vec<_> = files
+        let handles: Vec<_> = pairs
             .iter()
-            .zip(temps)
-            .map(|(file, (path, name))| scope.spawn(move || work(file, path, name)))
+            .map(|(name, temp)| {
+                let path = dir.join(temp);
+                scope.spawn(move || work(name, temp, &path))
+            })
             .collect();
         handles
             .into_iter()
-            .zip(temps)
-            .map(|(handle, (path, _))| {
+            .zip(pairs)
+            .map(|(handle, (_, temp))| {
                 handle.join().unwrap_or_else(|_| {
                     Err(CommitError {
                         stage,
-                        path: path.clone(),
+                        path: dir.join(temp),
                         source: std::io::Error::other("a worker thread failed"),
                     })
                 })
@@ -272,88 +285,241 @@ where
     })
 }
 
-/// Publishes `files` into `dir` as described in the module documentation. On error, the
-/// files in `dir` are those of before the call (or, past the journal, those the next run's
-/// [`recover`] completes), and no temporary of this call remains unless deleting it failed.
-pub fn commit(dir: &Path, files: &[OutputFile]) -> Result<Recovery, CommitError> {
-    crate::fs::create_dir_all(dir, 0o755).map_err(fail(Stage::CreateDir, dir))?;
-    let lock = lock(dir)?;
-    let handle: &File = &lock;
-    let recovery = recover_in(handle, dir)?;
+/// A publication in progress: the output directory locked (and recovered), and the new files
+/// written to temporaries as they come, each `fsync`ed on a thread of its own meanwhile.
+/// [`Staging::publish`] finishes it; dropping it unpublished deletes every temporary and
+/// leaves the old files as they were.
+///
+/// The directory is created, locked and recovered by [`Staging::begin`] when it exists, else
+/// by the first file staged (so that a run that fails before any output leaves no directory
+/// behind, as kmod's depmod does).
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    pid: u32,
+    /// The locked directory, once open.
+    handle: OnceLock<nix::fcntl::Flock<File>>,
+    /// Serialises opening the directory.
+    opening: Mutex<()>,
+    state: Mutex<StagingState>,
+}
 
-    let pid = std::process::id();
-    let temps: Vec<(PathBuf, String)> = files
-        .iter()
-        .map(|f| {
-            let temp = format!("{TEMP_PREFIX}{pid}.{}", f.name);
-            (dir.join(&temp), temp)
-        })
-        .collect();
-    // One thread per file: the work is mostly waiting for fsync, and concurrent fsyncs share
-    // the file system's journal commits.
-    let written = for_each_concurrently(files, &temps, Stage::Write, |file, path, name| {
-        write_temp(handle, name, path, &file.bytes)
-    });
-    let cleanup = |temps: &[(PathBuf, String)]| {
-        for (_, name) in temps {
-            let _ = remove_in(handle, name);
+#[derive(Debug, Default)]
+struct StagingState {
+    staged: Vec<Staged>,
+    recovery: Recovery,
+    published: bool,
+}
+
+/// One file written to its temporary.
+#[derive(Debug)]
+struct Staged {
+    name: &'static str,
+    temp: String,
+    sync: Syncing,
+}
+
+/// Where a temporary's write and `fsync` stand.
+#[derive(Debug)]
+enum Syncing {
+    /// The `fsync` runs on this thread.
+    Thread(JoinHandle<std::io::Result<()>>),
+    /// Finished (or failed before the `fsync`).
+    Done(Result<(), CommitError>),
+}
+
+impl Staging {
+    /// Starts publishing into `dir`: if it exists, locks it and finishes what a killed earlier
+    /// run left ([`recover`]), so that a run that fails later still leaves a consistent set.
+    pub fn begin(dir: &Path) -> Result<Staging, CommitError> {
+        let staging = Staging {
+            dir: dir.to_path_buf(),
+            pid: std::process::id(),
+            handle: OnceLock::new(),
+            opening: Mutex::new(()),
+            state: Mutex::new(StagingState::default()),
+        };
+        if crate::fs::stat(dir).is_ok_and(|status| status.is_dir()) {
+            staging.handle()?;
         }
-    };
-    if let Some(error) = written.into_iter().find_map(Result::err) {
-        cleanup(&temps);
-        return Err(error);
+        Ok(staging)
     }
 
-    let mut journal = String::from(JOURNAL_HEADER);
-    journal.push('\n');
-    for (file, (_, temp)) in files.iter().zip(&temps) {
-        journal.push_str(temp);
-        journal.push('\t');
-        journal.push_str(file.name);
+    fn state(&self) -> std::sync::MutexGuard<'_, StagingState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The locked directory, created, locked and recovered on first use.
+    fn handle(&self) -> Result<&File, CommitError> {
+        if let Some(handle) = self.handle.get() {
+            return Ok(handle);
+        }
+        let _opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(handle) = self.handle.get() {
+            return Ok(handle);
+        }
+        let dir = &self.dir;
+        crate::fs::create_dir_all(dir, 0o755).map_err(fail(Stage::CreateDir, dir))?;
+        let lock = lock(dir)?;
+        let recovery = recover_in(&lock, dir)?;
+        self.state().recovery = recovery;
+        Ok(self.handle.get_or_init(|| lock))
+    }
+
+    /// Writes the output `name` with `bytes` to its temporary and starts its `fsync`. A
+    /// failure is kept and returned by [`Staging::publish`].
+    pub fn stage(&self, name: &'static str, bytes: &[u8]) {
+        let temp = format!("{TEMP_PREFIX}{}.{name}", self.pid);
+        let path = self.dir.join(&temp);
+        let sync = match self.handle() {
+            Err(error) => Syncing::Done(Err(error)),
+            Ok(handle) => match create_temp(handle, &temp, &path, bytes) {
+                Err(error) => Syncing::Done(Err(error)),
+                Ok(file) => match std::thread::Builder::new().spawn(move || file.sync_all()) {
+                    Ok(thread) => Syncing::Thread(thread),
+                    // No thread to spare: sync here (the spawn consumed the file, which is
+                    // written; a second open would not be the same description, but `fsync`
+                    // works on the inode).
+                    Err(_) => Syncing::Done(
+                        rustix::fs::openat(
+                            handle,
+                            temp.as_str(),
+                            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                            rustix::fs::Mode::empty(),
+                        )
+                        .map(File::from)
+                        .map_err(std::io::Error::from)
+                        .and_then(|file| file.sync_all())
+                        .map_err(fail(Stage::Write, &path)),
+                    ),
+                },
+            },
+        };
+        self.state().staged.push(Staged { name, temp, sync });
+    }
+
+    /// Publishes `files` (staging any not staged yet) as the module documentation describes.
+    /// On error, the files in the directory are those of before (or, past the journal, those
+    /// the next run's [`recover`] completes), and no temporary of this run remains unless
+    /// deleting it failed.
+    pub fn publish(self, files: &[OutputFile]) -> Result<Recovery, CommitError> {
+        for file in files {
+            if !self.state().staged.iter().any(|s| s.name == file.name) {
+                self.stage(file.name, &file.bytes);
+            }
+        }
+        let handle = self.handle()?;
+        let dir = self.dir.as_path();
+        let staged = std::mem::take(&mut self.state().staged);
+        let mut pairs: Vec<(&'static str, String)> = Vec::with_capacity(staged.len());
+        let mut first_error = None;
+        for Staged { name, temp, sync } in staged {
+            let result = match sync {
+                Syncing::Done(result) => result,
+                Syncing::Thread(thread) => match thread.join() {
+                    Ok(result) => result.map_err(fail(Stage::Write, &dir.join(&temp))),
+                    Err(_) => Err(CommitError {
+                        stage: Stage::Write,
+                        path: dir.join(&temp),
+                        source: std::io::Error::other("a worker thread failed"),
+                    }),
+                },
+            };
+            if let Err(error) = result {
+                first_error.get_or_insert(error);
+            }
+            pairs.push((name, temp));
+        }
+        let cleanup = |pairs: &[(&'static str, String)]| {
+            for (_, temp) in pairs {
+                let _ = remove_in(handle, temp);
+            }
+        };
+        if let Some(error) = first_error {
+            cleanup(&pairs);
+            self.state().published = true; // nothing left for Drop
+            return Err(error);
+        }
+        // Publish exactly `files`, in their order (a name staged but not asked for is dropped).
+        let (wanted, unwanted): (Vec<_>, Vec<_>) = pairs
+            .into_iter()
+            .partition(|(name, _)| files.iter().any(|f| f.name == *name));
+        cleanup(&unwanted);
+        let mut pairs = wanted;
+        pairs.sort_by_key(|(name, _)| files.iter().position(|f| f.name == *name));
+
+        let mut journal = String::from(JOURNAL_HEADER);
         journal.push('\n');
-    }
-    journal.push_str(JOURNAL_END);
-    journal.push('\n');
-    let journal_temp = format!("{JOURNAL}.{pid}");
-    let journal_path = dir.join(JOURNAL);
-    let journalled = write_temp(
-        handle,
-        &journal_temp,
-        &dir.join(&journal_temp),
-        journal.as_bytes(),
-    )
-    .and_then(|()| {
-        rename_in(handle, &journal_temp, JOURNAL).map_err(fail(Stage::Journal, &journal_path))
-    })
-    .and_then(|()| {
-        sync_dir(handle, dir).map_err(|e| CommitError {
-            stage: Stage::Journal,
-            ..e
+        for (name, temp) in &pairs {
+            journal.push_str(temp);
+            journal.push('\t');
+            journal.push_str(name);
+            journal.push('\n');
+        }
+        journal.push_str(JOURNAL_END);
+        journal.push('\n');
+        let journal_temp = format!("{JOURNAL}.{}", self.pid);
+        let journal_path = dir.join(JOURNAL);
+        let journalled = write_temp(
+            handle,
+            &journal_temp,
+            &dir.join(&journal_temp),
+            journal.as_bytes(),
+        )
+        .and_then(|()| {
+            rename_in(handle, &journal_temp, JOURNAL).map_err(fail(Stage::Journal, &journal_path))
         })
-    });
-    if let Err(mut error) = journalled {
-        error.stage = Stage::Journal;
-        // The journal may or may not be in place; without it nothing was published. Take
-        // everything back so that the old set stays.
-        let _ = remove_in(handle, JOURNAL);
-        let _ = remove_in(handle, &journal_temp);
-        cleanup(&temps);
-        return Err(error);
-    }
+        .and_then(|()| {
+            sync_dir(handle, dir).map_err(|e| CommitError {
+                stage: Stage::Journal,
+                ..e
+            })
+        });
+        if let Err(mut error) = journalled {
+            error.stage = Stage::Journal;
+            // The journal may or may not be in place; without it nothing was published. Take
+            // everything back so that the old set stays.
+            let _ = remove_in(handle, JOURNAL);
+            let _ = remove_in(handle, &journal_temp);
+            cleanup(&pairs);
+            self.state().published = true;
+            return Err(error);
+        }
+        // From here on the next run's recovery finishes whatever this one does not.
+        self.state().published = true;
 
-    // Past the journal, a failure leaves the rest to the next run's recovery, so the renames
-    // may happen in any order: they run at once, one thread each, because on ext4 replacing a
-    // file waits for a journal commit and concurrent renames share one.
-    let renamed = for_each_concurrently(files, &temps, Stage::Publish, |file, path, name| {
-        rename_in(handle, name, file.name).map_err(fail(Stage::Publish, path))
-    });
-    for result in renamed {
-        result?;
+        // Past the journal, a failure leaves the rest to the next run's recovery, so the renames
+        // may happen in any order: they run at once, one thread each, because on ext4 replacing a
+        // file waits for a journal commit and concurrent renames share one.
+        let renamed = for_each_concurrently(&pairs, dir, Stage::Publish, |name, temp, path| {
+            rename_in(handle, temp, name).map_err(fail(Stage::Publish, path))
+        });
+        for result in renamed {
+            result?;
+        }
+        sync_dir(handle, dir)?;
+        remove_in(handle, JOURNAL).map_err(fail(Stage::Publish, &journal_path))?;
+        Ok(std::mem::take(&mut self.state().recovery))
     }
-    sync_dir(handle, dir)?;
-    remove_in(handle, JOURNAL).map_err(fail(Stage::Publish, &journal_path))?;
-    sync_dir(handle, dir)?;
-    Ok(recovery)
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if state.published {
+            return;
+        }
+        if let Some(handle) = self.handle.get() {
+            for staged in std::mem::take(&mut state.staged) {
+                let _ = remove_in(handle, &staged.temp);
+            }
+        }
+    }
+}
+
+/// Publishes `files` into `dir` in one go: [`Staging::begin`], then [`Staging::publish`].
+pub fn commit(dir: &Path, files: &[OutputFile]) -> Result<Recovery, CommitError> {
+    Staging::begin(dir)?.publish(files)
 }
 
 #[cfg(test)]
@@ -439,6 +605,67 @@ mod tests {
         recover(dir).unwrap();
         assert_eq!(std::fs::read(dir.join("modules.dep")).unwrap(), b"old dep");
         assert_eq!(listing(dir), vec!["modules.dep"]);
+    }
+
+    #[test]
+    fn staging_writes_early_and_publishes_the_set_asked_for() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("new/dir");
+        let staging = Staging::begin(&dir).unwrap();
+        // Nothing is created before the first file comes.
+        assert!(!dir.exists());
+        staging.stage("modules.dep", b"early modules.dep\n");
+        assert_eq!(listing(&dir).len(), 1, "the temporary is written at once");
+        assert!(!dir.join("modules.dep").exists(), "but not published");
+        // publish() stages what is missing and keeps the early bytes.
+        let mut wanted = files("late");
+        wanted.retain(|f| f.name == "modules.dep" || f.name == "modules.alias");
+        staging.publish(&wanted).unwrap();
+        assert_eq!(listing(&dir), vec!["modules.alias", "modules.dep"]);
+        assert_eq!(
+            std::fs::read(dir.join("modules.dep")).unwrap(),
+            b"early modules.dep\n"
+        );
+        assert_eq!(
+            std::fs::read(dir.join("modules.alias")).unwrap(),
+            b"late modules.alias\n"
+        );
+    }
+
+    #[test]
+    fn a_staging_dropped_unpublished_leaves_the_old_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        commit(dir, &files("old")).unwrap();
+        let staging = Staging::begin(dir).unwrap();
+        staging.stage("modules.dep", b"new");
+        drop(staging);
+        assert_eq!(listing(dir), vec!["modules.alias", "modules.dep"]);
+        assert_eq!(
+            std::fs::read(dir.join("modules.dep")).unwrap(),
+            b"old modules.dep\n"
+        );
+    }
+
+    #[test]
+    fn a_journal_left_after_its_renames_is_harmless() {
+        // The journal's deletion is not synced: after a crash it can come back, naming
+        // temporaries that were already renamed. The next run must change nothing.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        commit(dir, &files("new")).unwrap();
+        std::fs::write(
+            dir.join(JOURNAL),
+            "rkmod-depmod-journal 1\n.rkmod-depmod.7.modules.dep\tmodules.dep\nend\n",
+        )
+        .unwrap();
+        let report = recover(dir).unwrap();
+        assert!(report.completed.is_empty());
+        assert_eq!(listing(dir), vec!["modules.alias", "modules.dep"]);
+        assert_eq!(
+            std::fs::read(dir.join("modules.dep")).unwrap(),
+            b"new modules.dep\n"
+        );
     }
 
     #[test]

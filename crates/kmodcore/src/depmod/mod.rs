@@ -449,11 +449,13 @@ pub enum Fatal {
 }
 
 /// Runs depmod's analysis and renders its outputs (all eleven files, or with `to_stdout`
-/// only the text ones). Diagnostics are appended in the order kmod logs them.
+/// only the text ones), handing each to `sink` as soon as it is rendered (see
+/// [`outputs::render`]). Diagnostics are appended in the order kmod logs them.
 pub fn generate(
     settings: &Settings,
     to_stdout: bool,
     diagnostics: &mut Vec<Diagnostic>,
+    sink: Option<outputs::Sink<'_>>,
 ) -> Result<Generated, Fatal> {
     let prefix = settings.link.prefix;
     let kernel = match &settings.kernel_symbols {
@@ -504,7 +506,14 @@ pub fn generate(
             let modules = &modules;
             scope.spawn(move || pending.store_with(|i| modules.get(i).map(|m| &m.symbols)))
         });
-        let files = link_and_render(settings, &modules, kernel.as_ref(), to_stdout, diagnostics);
+        let files = link_and_render(
+            settings,
+            &modules,
+            kernel.as_ref(),
+            to_stdout,
+            diagnostics,
+            sink,
+        );
         let stored = store.map(|s| {
             s.join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("cache writer failed")))
@@ -525,6 +534,7 @@ fn link_and_render(
     kernel: Option<&KernelSymbols>,
     to_stdout: bool,
     diagnostics: &mut Vec<Diagnostic>,
+    sink: Option<outputs::Sink<'_>>,
 ) -> Result<Vec<OutputFile>, Fatal> {
     let linked = graph::link(modules, kernel, settings.link, diagnostics)
         .map_err(|c| Fatal::Cycles { modules: c.modules })?;
@@ -534,7 +544,7 @@ fn link_and_render(
         dirname: &settings.dirname,
         warn_duplicates: settings.warn_duplicates,
     };
-    outputs::render(&inputs, to_stdout, diagnostics)
+    outputs::render(&inputs, to_stdout, diagnostics, sink)
 }
 
 /// Reads every module file in parallel, keeping depmod's order.

@@ -123,12 +123,18 @@ impl Kind {
 
 type Rendered = Result<(Vec<u8>, Vec<Diagnostic>), Fatal>;
 
+/// What receives each output file as soon as it is rendered, before the others are done (the
+/// publisher, to start writing it): its name and contents.
+pub type Sink<'s> = &'s (dyn Fn(&'static str, &[u8]) + Sync);
+
 /// Renders the outputs: all eleven files, or (`to_stdout`) only the text ones. Files are built
-/// in parallel; diagnostics come back in kmod's file order.
+/// in parallel, each handed to `sink` (if any) as it is done; diagnostics come back in kmod's
+/// file order.
 pub fn render(
     inputs: &Inputs<'_>,
     to_stdout: bool,
     diagnostics: &mut Vec<Diagnostic>,
+    sink: Option<Sink<'_>>,
 ) -> Result<Vec<OutputFile>, Fatal> {
     let lines = dep_lines(inputs);
     let selected: Vec<(usize, Kind)> = KINDS
@@ -149,8 +155,12 @@ pub fn render(
         .map(|_| {
             let mut done = Vec::new();
             while let Some(&at) = by_cost.get(next.fetch_add(1, Ordering::Relaxed)) {
-                if let Some(&(_, kind)) = selected.get(at) {
-                    done.push((at, render_one(inputs, &lines, kind)));
+                if let Some(&(i, kind)) = selected.get(at) {
+                    let rendered = render_one(inputs, &lines, kind);
+                    if let (Some(sink), Ok((bytes, _))) = (sink, &rendered) {
+                        sink(file_name(i), bytes);
+                    }
+                    done.push((at, rendered));
                 }
             }
             done
@@ -163,11 +173,16 @@ pub fn render(
         let (bytes, diags) = result?;
         diagnostics.extend(diags);
         files.push(OutputFile {
-            name: FILE_NAMES.get(i).copied().unwrap_or("modules.unknown"),
+            name: file_name(i),
             bytes,
         });
     }
     Ok(files)
+}
+
+/// The name of the output file at `i` of [`KINDS`].
+fn file_name(i: usize) -> &'static str {
+    FILE_NAMES.get(i).copied().unwrap_or("modules.unknown")
 }
 
 /// Each module's modules.dep line, without the newline.
