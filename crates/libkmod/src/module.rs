@@ -128,11 +128,18 @@ unsafe fn unref(module: *mut Module) -> *mut Module {
     if let Some(c) = unsafe { ctx::ctx_ref(ctx) } {
         c.pool().borrow_mut().remove(&m.id);
         // kmod frees the module, and a later one of that name takes its file from modules.dep
-        // again: forget a file given by path. (Not while the resolver is busy: a probe
-        // callback dropping its last reference.)
-        if m.given_path.get() {
-            if let Ok(mut resolver) = c.resolver_if_idle() {
+        // again: forget a file given by path. Now and then the records no handle holds are
+        // freed too, as kmod's are with their last reference (the pool holds every id the
+        // library keeps between calls). Neither while the resolver is busy: a probe callback
+        // dropping its last reference, with the run's ids in hand.
+        if let Ok(mut resolver) = c.resolver_if_idle() {
+            if m.given_path.get() {
                 resolver.forget(m.id);
+            }
+            if resolver.collect_due() {
+                if let Ok(pool) = c.pool().try_borrow() {
+                    resolver.collect(pool.keys().copied());
+                }
             }
         }
     }

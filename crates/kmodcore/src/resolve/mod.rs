@@ -70,15 +70,20 @@ pub const MAX_PROBE_DEPTH: usize = 256;
 /// bounds the work on a hostile configuration.
 pub const MAX_MODULES: usize = 1 << 20;
 
+/// The fewest live records at which [`Resolver::collect_due`] says a collection is due: below
+/// it the records cost less memory than collecting them is worth.
+pub const MIN_COLLECT: usize = 128;
+
 /// A module record of a [`Resolver`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ModId(usize);
+pub struct ModId(u32);
 
 impl ModId {
-    /// The record's number in its resolver: records are numbered from 0 in the order they
-    /// were created, so it can key a table kept beside the resolver.
+    /// The record's number in its resolver, below the highest number of records that lived
+    /// at once, so it can key a table kept beside the resolver. The number of a record freed
+    /// by [`Resolver::collect`] goes to the next record made.
     pub fn index(self) -> usize {
-        self.0
+        self.0 as usize
     }
 }
 
@@ -159,25 +164,26 @@ impl Notice {
     }
 }
 
-/// One module record.
+/// One module record. Its strings are boxed slices, not vectors: a record is made once and
+/// its strings never grow, so the spare capacity and the third word would be waste.
 #[derive(Debug, Clone)]
 struct Node {
-    name: Vec<u8>,
-    alias: Option<Vec<u8>>,
-    path: Option<Vec<u8>>,
+    name: Box<[u8]>,
+    alias: Option<Box<[u8]>>,
+    path: Option<Box<[u8]>>,
     /// Dependencies in load order, once read from modules.dep.
-    deps: Option<Vec<ModId>>,
+    deps: Option<Box<[ModId]>>,
     builtin: Option<bool>,
     /// Install and remove commands, once looked up (`Some(None)`: there is none).
-    install: Option<Option<Vec<u8>>>,
-    remove: Option<Option<Vec<u8>>>,
+    install: Option<Option<Box<[u8]>>>,
+    remove: Option<Option<Box<[u8]>>>,
     visited: bool,
     required: bool,
     ignore_command: bool,
 }
 
 impl Node {
-    fn new(name: Vec<u8>, alias: Option<Vec<u8>>) -> Node {
+    fn new(name: Box<[u8]>, alias: Option<Box<[u8]>>) -> Node {
         Node {
             name,
             alias,
@@ -208,13 +214,41 @@ pub struct ProbeStep {
 
 /// Resolves requests against a module directory and a configuration (libkmod's context and
 /// its module pool).
+///
+/// Records are kept until [`Resolver::collect`] frees those its caller no longer holds (the
+/// tools never call it: a run makes a few hundred records at most; libkmod does, as kmod frees
+/// a module with its last reference, so that a long-lived context such as udev's does not
+/// keep a record for every module it was ever asked about).
 #[derive(Debug)]
 pub struct Resolver<'a> {
     dir: &'a ModuleDir,
     config: &'a Config,
-    nodes: Vec<Node>,
-    by_key: HashMap<(Vec<u8>, Option<Vec<u8>>), ModId>,
+    /// The records by number; `None` is a slot freed by [`Resolver::collect`], listed in
+    /// `free`.
+    nodes: Vec<Option<Node>>,
+    free: Vec<u32>,
+    /// The records by [`record_key`] of their name and alias.
+    by_key: HashMap<Box<[u8]>, ModId>,
+    /// The number of live records at which [`Resolver::collect_due`] says yes.
+    collect_at: usize,
     notices: Vec<Notice>,
+    /// What an id of no live record reads as (see `node`).
+    empty: Node,
+}
+
+/// The key of a record in [`Resolver`]'s map: the name's length (4 bytes, little-endian), the
+/// name, then the alias after a 1 when there is one. The length keeps every (name, alias) pair
+/// apart whatever bytes they hold (kmod's `name\alias` would not).
+fn record_key(name: &[u8], alias: Option<&[u8]>) -> Vec<u8> {
+    let len = u32::try_from(name.len()).unwrap_or(u32::MAX);
+    let mut key = Vec::with_capacity(5 + name.len() + alias.map_or(0, <[u8]>::len));
+    key.extend_from_slice(&len.to_le_bytes());
+    key.extend_from_slice(name);
+    if let Some(alias) = alias {
+        key.push(1);
+        key.extend_from_slice(alias);
+    }
+    key
 }
 
 impl<'a> Resolver<'a> {
@@ -224,8 +258,11 @@ impl<'a> Resolver<'a> {
             dir,
             config,
             nodes: Vec::new(),
+            free: Vec::new(),
             by_key: HashMap::new(),
+            collect_at: MIN_COLLECT,
             notices: Vec::new(),
+            empty: Node::new(Box::default(), None),
         }
     }
 
@@ -252,31 +289,88 @@ impl<'a> Resolver<'a> {
     }
 
     fn node(&self, id: ModId) -> &Node {
-        // Ids are only made by `intern`, so they are always in range; fall back to the first
-        // node rather than panic.
-        match self.nodes.get(id.0) {
-            Some(node) => node,
-            None => self.nodes.first().unwrap_or(&EMPTY_NODE),
+        // Ids are only made by `intern` and stay live while their holders say so (see
+        // `collect`); an id of a freed record reads as an empty one rather than panic.
+        match self.nodes.get(id.index()) {
+            Some(Some(node)) => node,
+            _ => &self.empty,
         }
     }
 
     fn node_mut(&mut self, id: ModId) -> Option<&mut Node> {
-        self.nodes.get_mut(id.0)
+        self.nodes.get_mut(id.index()).and_then(Option::as_mut)
     }
 
     /// The record for (`name`, `alias`), created when new.
     fn intern(&mut self, name: Vec<u8>, alias: Option<Vec<u8>>) -> ResolveResult<ModId> {
-        let key = (name, alias);
-        if let Some(&id) = self.by_key.get(&key) {
+        let key = record_key(&name, alias.as_deref());
+        if let Some(&id) = self.by_key.get(key.as_slice()) {
             return Ok(id);
         }
-        if self.nodes.len() >= MAX_MODULES {
-            return Err(ResolveError::TooManyModules);
-        }
-        let id = ModId(self.nodes.len());
-        self.nodes.push(Node::new(key.0.clone(), key.1.clone()));
-        self.by_key.insert(key, id);
+        let node = Node::new(name.into_boxed_slice(), alias.map(Vec::into_boxed_slice));
+        let id = match self.free.pop() {
+            Some(slot) => {
+                let id = ModId(slot);
+                match self.nodes.get_mut(id.index()) {
+                    Some(entry) => *entry = Some(node),
+                    None => return Err(ResolveError::TooManyModules),
+                }
+                id
+            }
+            None => {
+                let slot = u32::try_from(self.nodes.len())
+                    .ok()
+                    .filter(|&n| (n as usize) < MAX_MODULES)
+                    .ok_or(ResolveError::TooManyModules)?;
+                self.nodes.push(Some(node));
+                ModId(slot)
+            }
+        };
+        self.by_key.insert(key.into_boxed_slice(), id);
         Ok(id)
+    }
+
+    /// The number of live records.
+    fn live(&self) -> usize {
+        self.nodes.len() - self.free.len()
+    }
+
+    /// Whether [`Resolver::collect`] is worth calling: the live records have doubled since
+    /// the last collection (and number at least [`MIN_COLLECT`]). Collecting only then keeps
+    /// its cost, a pass over the records, in proportion to the records made.
+    pub fn collect_due(&self) -> bool {
+        self.live() >= self.collect_at
+    }
+
+    /// Frees every record that is neither one of `roots` nor reachable from one through the
+    /// dependencies read from modules.dep (kmod: a module holds references on its
+    /// dependencies). The caller passes every id it still holds: the ids of freed records are
+    /// given to new records, so a freed id kept by the caller would name another module.
+    pub fn collect(&mut self, roots: impl IntoIterator<Item = ModId>) {
+        let mut keep = vec![false; self.nodes.len()];
+        let mut stack: Vec<ModId> = roots.into_iter().collect();
+        while let Some(id) = stack.pop() {
+            match keep.get_mut(id.index()) {
+                Some(seen) if !*seen => *seen = true,
+                _ => continue,
+            }
+            if let Some(deps) = &self.node(id).deps {
+                stack.extend(deps.iter().copied());
+            }
+        }
+        for (index, (slot, &kept)) in self.nodes.iter_mut().zip(&keep).enumerate() {
+            if kept {
+                continue;
+            }
+            let Some(node) = slot.take() else {
+                continue;
+            };
+            self.by_key
+                .remove(record_key(&node.name, node.alias.as_deref()).as_slice());
+            // `index` is below `nodes.len()`, which `intern` keeps below MAX_MODULES.
+            self.free.push(u32::try_from(index).unwrap_or(u32::MAX));
+        }
+        self.collect_at = MIN_COLLECT.max(2 * self.live());
     }
 
     /// The record of the module called `name` (no alias), created when new, as libkmod's
@@ -326,8 +420,10 @@ impl<'a> Resolver<'a> {
                 Source::Command => {
                     if let Some(node) = self.node_mut(id) {
                         match f.command {
-                            Some(ExactCommand::Install(cmd)) => node.install = Some(Some(cmd)),
-                            Some(ExactCommand::Remove(cmd)) => node.remove = Some(Some(cmd)),
+                            Some(ExactCommand::Install(cmd)) => {
+                                node.install = Some(Some(cmd.into()))
+                            }
+                            Some(ExactCommand::Remove(cmd)) => node.remove = Some(Some(cmd.into())),
                             None => {}
                         }
                     }
@@ -346,7 +442,7 @@ impl<'a> Resolver<'a> {
     pub fn from_path(&mut self, path: &Path) -> ResolveResult<ModId> {
         let absolute = absolute_path(path);
         crate::fs::stat(&absolute).map_err(|e| Error::io(&absolute, e))?;
-        let bytes = absolute.as_os_str().as_bytes().to_vec();
+        let bytes: Box<[u8]> = absolute.as_os_str().as_bytes().into();
         let name = modname::name_from_path(path.as_os_str().as_bytes());
         if name.is_empty() {
             return Err(Error::NotFound {
@@ -362,8 +458,8 @@ impl<'a> Resolver<'a> {
             Some(old) => {
                 let notice = Notice::ConflictingPath {
                     name: name.clone(),
-                    old: old.clone(),
-                    new: bytes,
+                    old: old.to_vec(),
+                    new: bytes.into_vec(),
                 };
                 self.notices.push(notice);
                 return Err(ResolveError::PathConflict {
@@ -403,11 +499,10 @@ impl<'a> Resolver<'a> {
         if self.node(id).deps.is_some() {
             return Ok(());
         }
-        let name = self.node(id).name.clone();
-        let entry = self.dir.dep_entry(&name)?;
+        let entry = self.dir.dep_entry(&self.node(id).name)?;
         let Some(DepEntry { path, deps }) = entry else {
             if let Some(node) = self.node_mut(id) {
-                node.deps = Some(Vec::new());
+                node.deps = Some(Box::default());
             }
             return Ok(());
         };
@@ -432,11 +527,11 @@ impl<'a> Resolver<'a> {
                 }
                 Some(old) if *old == dep_full => node.builtin = Some(false),
                 Some(old) => {
-                    let old = old.clone();
+                    let old = old.to_vec();
                     self.notices.push(Notice::ConflictingPath {
                         name: dep_name,
                         old,
-                        new: dep_full,
+                        new: dep_full.into_vec(),
                     });
                     list.clear();
                     break;
@@ -445,13 +540,17 @@ impl<'a> Resolver<'a> {
             list.push(dep_id);
         }
         if let Some(node) = self.node_mut(id) {
-            node.deps = Some(list);
+            node.deps = Some(list.into_boxed_slice());
         }
         Ok(())
     }
 
-    fn dep_path(&self, rel: &[u8]) -> Vec<u8> {
-        self.dir.module_path(rel).into_os_string().into_vec_bytes()
+    fn dep_path(&self, rel: &[u8]) -> Box<[u8]> {
+        self.dir
+            .module_path(rel)
+            .into_os_string()
+            .into_vec_bytes()
+            .into_boxed_slice()
     }
 
     /// The module's file: from the path it was created with, or from modules.dep. `None` for
@@ -470,7 +569,7 @@ impl<'a> Resolver<'a> {
     /// The module's dependencies, in load order (the modules that must be loaded before it).
     pub fn dependencies(&mut self, id: ModId) -> ResolveResult<Vec<ModId>> {
         self.load_deps(id)?;
-        Ok(self.node(id).deps.clone().unwrap_or_default())
+        Ok(self.node(id).deps.as_deref().unwrap_or_default().to_vec())
     }
 
     /// Whether the module is builtin: marked so by the lookup that found it, or listed in
@@ -497,31 +596,27 @@ impl<'a> Resolver<'a> {
     /// The module's install command, if any.
     pub fn install_command(&mut self, id: ModId) -> Option<Vec<u8>> {
         if let Some(cmd) = &self.node(id).install {
-            return cmd.clone();
+            return cmd.as_deref().map(<[u8]>::to_vec);
         }
-        let cmd = self
-            .config
-            .install_command(&self.node(id).name)
-            .map(<[u8]>::to_vec);
+        let cmd = self.config.install_command(&self.node(id).name);
+        let owned = cmd.map(<[u8]>::to_vec);
         if let Some(node) = self.node_mut(id) {
-            node.install = Some(cmd.clone());
+            node.install = Some(cmd.map(Box::from));
         }
-        cmd
+        owned
     }
 
     /// The module's remove command, if any.
     pub fn remove_command(&mut self, id: ModId) -> Option<Vec<u8>> {
         if let Some(cmd) = &self.node(id).remove {
-            return cmd.clone();
+            return cmd.as_deref().map(<[u8]>::to_vec);
         }
-        let cmd = self
-            .config
-            .remove_command(&self.node(id).name)
-            .map(<[u8]>::to_vec);
+        let cmd = self.config.remove_command(&self.node(id).name);
+        let owned = cmd.map(<[u8]>::to_vec);
         if let Some(node) = self.node_mut(id) {
-            node.remove = Some(cmd.clone());
+            node.remove = Some(cmd.map(Box::from));
         }
-        cmd
+        owned
     }
 
     /// Whether the module's name is blacklisted (exact comparison, as kmod).
@@ -577,7 +672,7 @@ impl<'a> Resolver<'a> {
         top: ModId,
         ignore_command: bool,
     ) -> ResolveResult<Vec<ProbeStep>> {
-        for node in &mut self.nodes {
+        for node in self.nodes.iter_mut().flatten() {
             node.visited = false;
             node.required = false;
         }
@@ -660,19 +755,6 @@ impl<'a> Resolver<'a> {
         Ok(())
     }
 }
-
-static EMPTY_NODE: Node = Node {
-    name: Vec::new(),
-    alias: None,
-    path: None,
-    deps: None,
-    builtin: None,
-    install: None,
-    remove: None,
-    visited: false,
-    required: false,
-    ignore_command: false,
-};
 
 /// How many bytes of `/proc/cmdline` libkmod reads.
 pub const KERNEL_CMDLINE_MAX: u64 = 4095;

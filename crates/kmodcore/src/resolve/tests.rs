@@ -162,6 +162,55 @@ fn dependencies_come_in_load_order() {
 }
 
 #[test]
+fn collect_frees_what_no_root_reaches_and_keeps_the_dependencies_of_what_it_keeps() {
+    let (_t, dir) = basic();
+    let c = Config::new();
+    let mut r = Resolver::new(&dir, &c);
+    let top = r.lookup(b"top").unwrap()[0];
+    let usb = r.lookup(b"usb-storage").unwrap()[0];
+    let deps = r.dependencies(top).unwrap();
+    assert_eq!(r.live(), 4);
+    assert!(!r.collect_due(), "below MIN_COLLECT");
+    r.collect([top]);
+    assert_eq!(r.live(), 3, "usb_storage went; top, mid and low stay");
+    assert_eq!(names(&r, &deps), ["low", "mid"]);
+    assert_eq!(
+        r.path(top).unwrap().unwrap(),
+        dir.path().join("kernel/top.ko")
+    );
+    // The freed number goes to the next record, which starts afresh.
+    let again = r.lookup(b"usb-storage").unwrap()[0];
+    assert_eq!(again, usb);
+    assert_eq!(r.name(again), b"usb_storage");
+    r.collect([]);
+    assert_eq!(r.live(), 0);
+    let top = r.lookup(b"top").unwrap()[0];
+    let deps = r.dependencies(top).unwrap();
+    assert_eq!(names(&r, &deps), ["low", "mid"]);
+}
+
+#[test]
+fn collect_is_due_when_the_live_records_doubled() {
+    let (_t, dir) = basic();
+    let c = Config::new();
+    let mut r = Resolver::new(&dir, &c);
+    let held: Vec<ModId> = (0..MIN_COLLECT)
+        .map(|i| r.module(format!("m{i}").as_bytes()).unwrap())
+        .collect();
+    assert!(r.collect_due());
+    r.collect(held.iter().copied());
+    assert!(!r.collect_due(), "all of them held: nothing went");
+    for i in 0..MIN_COLLECT - 1 {
+        r.module(format!("n{i}").as_bytes()).unwrap();
+    }
+    assert!(!r.collect_due());
+    r.module(b"last").unwrap();
+    assert!(r.collect_due());
+    r.collect(held.iter().copied());
+    assert_eq!(r.live(), MIN_COLLECT);
+}
+
+#[test]
 fn lookups_record_the_alias_they_came_through() {
     let (_t, dir) = basic();
     let c = config("alias my-* mid\n");
