@@ -287,23 +287,14 @@ fn firmware_dir(dir: &Path, names: &[String]) {
 /// One apt-get at a time.
 static INSTALL: Mutex<()> = Mutex::new(());
 
-/// Whether initramfs-tools is here; installed with apt-get (without recommends) when it is
-/// missing and we are root, as tests/vm/run.sh installs its packages. Skips otherwise.
-fn initramfs_tools() -> bool {
+/// Whether `present()` holds; when it does not and we are root, Debian's `package` is
+/// installed with apt-get (without recommends) first, as tests/vm/run.sh installs its packages.
+fn apt_installed(package: &str, present: impl Fn() -> bool) -> bool {
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let present = || {
-        Path::new("/usr/sbin/mkinitramfs").exists() && Path::new("/usr/bin/lsinitramfs").exists()
-    };
     if !present() && is_root() && Path::new("/usr/bin/apt-get").exists() {
         let install = || {
             Command::new("apt-get")
-                .args([
-                    "install",
-                    "-y",
-                    "-qq",
-                    "--no-install-recommends",
-                    "initramfs-tools",
-                ])
+                .args(["install", "-y", "-qq", "--no-install-recommends", package])
                 .env("DEBIAN_FRONTEND", "noninteractive")
                 .output()
                 .is_ok_and(|o| o.status.success())
@@ -313,7 +304,16 @@ fn initramfs_tools() -> bool {
             install();
         }
     }
-    if present() {
+    present()
+}
+
+/// Whether initramfs-tools is here (installed when it is missing and we are root). Skips
+/// otherwise.
+fn initramfs_tools() -> bool {
+    let present = || {
+        Path::new("/usr/sbin/mkinitramfs").exists() && Path::new("/usr/bin/lsinitramfs").exists()
+    };
+    if apt_installed("initramfs-tools", present) {
         true
     } else {
         skip("initramfs-tools (apt-get install --no-install-recommends initramfs-tools, as root)");
@@ -1310,4 +1310,185 @@ fn kernel_request_module_matches_kmod() {
     if head.is_none() {
         eprintln!("note: kmod head build not in the cache: the dry run's stdout is compared with no oracle");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dracut-install: kmod's library against rkmod's.
+
+/// Debian's dracut-install (package dracut-core), which resolves modules through libkmod.
+const DRACUT_INSTALL: &str = "/usr/lib/dracut/dracut-install";
+
+/// Whether dracut-install is here (installed when it is missing and we are root). Skips
+/// otherwise.
+fn dracut_install() -> bool {
+    if apt_installed("dracut-core", || Path::new(DRACUT_INSTALL).exists()) {
+        true
+    } else {
+        skip("dracut-install (apt-get install --no-install-recommends dracut-core, as root)");
+        false
+    }
+}
+
+/// Every entry under `dir` with its type and size (a directory's size left out, as it
+/// depends on the file system's history), sorted, one a line.
+fn tree_listing(dir: &Path) -> String {
+    let output = Command::new("find")
+        .arg(".")
+        .args(["(", "-type", "d", "-printf", "%p d\\n", ")"])
+        .args(["-o", "-printf", "%p %y %s %l\\n"])
+        .current_dir(dir)
+        .output()
+        .expect("find");
+    assert!(output.status.success());
+    let mut lines: Vec<&str> = std::str::from_utf8(&output.stdout)
+        .unwrap()
+        .lines()
+        .collect();
+    lines.sort_unstable();
+    lines.join("\n") + "\n"
+}
+
+/// One run of dracut-install with the library in `library_dir`, into a fresh `dest`: its
+/// output and the listing of what it installed.
+fn run_dracut_install(
+    library_dir: &Path,
+    dest: &Path,
+    moddir: &Path,
+    firmware: &Path,
+    args: &[&str],
+) -> (Run, String) {
+    std::fs::create_dir_all(dest).unwrap();
+    let run: Run = Command::new(DRACUT_INSTALL)
+        .arg("-D")
+        .arg(dest)
+        .arg("--kerneldir")
+        .arg(moddir)
+        .arg("--firmwaredirs")
+        .arg(firmware)
+        .args(args)
+        .env("LD_LIBRARY_PATH", library_dir)
+        .env_remove("DRACUT_FIRMWARE_PATH")
+        .env_remove("KMOD_LOG")
+        .env_remove("MODPROBE_OPTIONS")
+        .output()
+        .expect("dracut-install runs")
+        .into();
+    (run, tree_listing(dest))
+}
+
+/// dracut's module resolution (dracut-install -m, as dracut's `instmods` calls it): names,
+/// aliases and a symbol, `=DIR` forms with dracut's block-driver symbol filter and the path
+/// and name filters, firmware (half of it present), and a module that does not exist. Each
+/// runs unchanged with kmod's libkmod.so.2 and with rkmod's, into a fresh destination; the
+/// installed tree (paths, types, sizes), stdout, stderr and exit status must be equal.
+#[test]
+fn dracut_install_resolves_the_same_modules_as_with_kmods_library() {
+    let Some(tree) = tree_61() else { return };
+    if !kmod_library_present() || !dracut_install() {
+        return;
+    }
+    let work = tempdir();
+    let lib_dir = work.path().join("lib");
+    build_libkmod(&lib_dir).expect("scripts/build-libkmod");
+    let moddir = tree.kmod30_moddir();
+
+    // Placeholder firmware for every other firmware name of the network drivers.
+    let net: Vec<PathBuf> = tree
+        .modules()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/drivers/net/ethernet/"))
+        .collect();
+    let names: Vec<String> = firmware_names(&net).into_iter().step_by(2).collect();
+    assert!(names.len() > 20, "{names:?}");
+    let firmware = work.path().join("firmware");
+    firmware_dir(&firmware, &names);
+
+    // dracut's 90kernel-modules: the block drivers are the modules under =drivers that use
+    // one of these symbols.
+    let block_symbols = "ahci_platform_get_resources|ata_scsi_ioctl|scsi_add_host|blk_cleanup_queue\
+        |register_mtd_blktrans|scsi_esp_register|register_virtio_device|dasd_generic_remove\
+        |blk_alloc_disk|blk_mq_alloc_disk|blk_mq_alloc_request|blk_mq_destroy_queue|blk_cleanup_disk";
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "names, aliases and a symbol",
+            &[
+                "-m",
+                "ext4",
+                "usb-storage",
+                "xfs",
+                "pci:v00008086d000010D3sv00001028sd00000000bc02sc00i00",
+                "fs-btrfs",
+                "symbol:usb_stor_probe1",
+                "crc32c",
+            ],
+        ),
+        (
+            "the block-driver symbol filter",
+            &["-m", "-s", block_symbols, "=drivers"],
+        ),
+        (
+            "a directory, with path and name filters",
+            &[
+                "-m",
+                "-P",
+                "/wireless/",
+                "-N",
+                "^(iwl|ath)",
+                "=drivers/net",
+                "=drivers/hid",
+            ],
+        ),
+        ("a directory", &["-m", "=drivers/ata", "=fs/nls"]),
+        ("firmware", &["-m", "=drivers/net/ethernet", "tg3", "bnx2"]),
+        ("a missing module", &["-m", "ext4", "no_such_module"]),
+        (
+            "a missing optional module",
+            &["-o", "-m", "no_such_module", "vfat"],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (i, (what, args)) in cases.iter().enumerate() {
+        let case = work.path().join(format!("case{i}"));
+        let (theirs, their_tree) = run_dracut_install(
+            Path::new(KMOD_LIBRARY_DIR),
+            &case.join("kmod"),
+            &moddir,
+            &firmware,
+            args,
+        );
+        let (ours, our_tree) =
+            run_dracut_install(&lib_dir, &case.join("rkmod"), &moddir, &firmware, args);
+        // dracut-install did the work with kmod's library.
+        let installed = their_tree.matches(".ko ").count();
+        if *what == "a missing module" {
+            assert_ne!(theirs.code, 0, "{what}: {}", theirs.stderr_str());
+        } else {
+            assert_eq!(theirs.code, 0, "{what}: {}", theirs.stderr_str());
+            assert!(installed > 0, "{what}: nothing installed\n{their_tree}");
+        }
+        if *what == "firmware" {
+            // Installed at the path it was found at, under the destination.
+            let found = format!(".{}/", firmware.display());
+            assert!(their_tree.matches(&found).count() > 20, "{their_tree}");
+        }
+        eprintln!("dracut-install, {what}: {installed} modules");
+        if ours != theirs {
+            failures.push(format!(
+                "{what}: rkmod exit {} stdout {:?} stderr {:?}; kmod exit {} stdout {:?} stderr {:?}",
+                ours.code,
+                ours.stdout_str(),
+                ours.stderr_str(),
+                theirs.code,
+                theirs.stdout_str(),
+                theirs.stderr_str()
+            ));
+        }
+        if our_tree != their_tree {
+            failures.push(format!(
+                "{what}: installed trees differ, {}",
+                first_difference(our_tree.as_bytes(), their_tree.as_bytes())
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

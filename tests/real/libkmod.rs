@@ -15,9 +15,6 @@ use std::process::Command;
 
 use crate::util::*;
 
-/// Debian's kmod library, the oracle.
-const KMOD_LIBRARY_DIR: &str = "/usr/lib/x86_64-linux-gnu";
-
 const CONFIG: &str = "\
 options usb_storage quirks=0419:aaf5:u delay_use=1
 options my-disk from_alias=1
@@ -54,16 +51,6 @@ namelookup nosuchmod
 namelookup crc32c
 ";
 
-fn built_library(out: &Path) -> Option<PathBuf> {
-    let status = Command::new("scripts/build-libkmod")
-        .arg("--debug")
-        .arg(out)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .ok()?;
-    status.success().then(|| out.join("libkmod.so.2"))
-}
-
 /// The dynamic symbols `kmod_*` of a library with their version nodes.
 fn versioned_symbols(library: &Path) -> std::collections::BTreeMap<String, String> {
     let output = Command::new("objdump")
@@ -91,13 +78,12 @@ fn versioned_symbols(library: &Path) -> std::collections::BTreeMap<String, Strin
 
 #[test]
 fn exports_carry_kmods_symbol_versions_and_soname() {
-    let kmod_library = Path::new(KMOD_LIBRARY_DIR).join("libkmod.so.2");
-    if !kmod_library.exists() {
-        skip("kmod's libkmod.so.2 (Debian package libkmod2)");
+    if !kmod_library_present() {
         return;
     }
+    let kmod_library = Path::new(KMOD_LIBRARY_DIR).join("libkmod.so.2");
     let work = tempdir();
-    let library = built_library(work.path()).expect("scripts/build-libkmod");
+    let library = build_libkmod(work.path()).expect("scripts/build-libkmod");
     let ours = versioned_symbols(&library);
     let kmods = versioned_symbols(&kmod_library);
     assert!(kmods.len() >= 70, "{kmods:?}");
@@ -147,7 +133,7 @@ fn exports_carry_kmods_symbol_versions_and_soname() {
 fn work_with_library() -> (tempfile::TempDir, PathBuf) {
     let work = tempdir();
     let lib_dir = work.path().join("lib");
-    built_library(&lib_dir).expect("scripts/build-libkmod");
+    build_libkmod(&lib_dir).expect("scripts/build-libkmod");
     (work, lib_dir)
 }
 
@@ -174,8 +160,7 @@ fn build_program(name: &str, lib_dir: &Path, out: &Path) -> PathBuf {
 
 /// The prerequisites of a comparison with kmod's library, or a skip.
 fn kmod_library_and_gcc() -> bool {
-    if !Path::new(KMOD_LIBRARY_DIR).join("libkmod.so.2").exists() {
-        skip("kmod's libkmod.so.2 (Debian package libkmod2)");
+    if !kmod_library_present() {
         return false;
     }
     if Command::new("gcc").arg("--version").output().is_err() {

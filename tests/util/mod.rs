@@ -230,3 +230,26 @@ pub fn signed_tree_61() -> Option<PathBuf> {
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
+
+/// Debian's kmod library (libkmod2, kmod 30), the oracle of rkmod's libkmod.so.2.
+pub const KMOD_LIBRARY_DIR: &str = "/usr/lib/x86_64-linux-gnu";
+
+/// Whether kmod's libkmod.so.2 is in [`KMOD_LIBRARY_DIR`]; a skip if not.
+pub fn kmod_library_present() -> bool {
+    let present = Path::new(KMOD_LIBRARY_DIR).join("libkmod.so.2").exists();
+    if !present {
+        skip("kmod's libkmod.so.2 (Debian package libkmod2)");
+    }
+    present
+}
+
+/// rkmod's libkmod.so.2, debug build, made by scripts/build-libkmod into `out`: its path.
+pub fn build_libkmod(out: &Path) -> Option<PathBuf> {
+    let status = Command::new("scripts/build-libkmod")
+        .arg("--debug")
+        .arg(out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .ok()?;
+    status.success().then(|| out.join("libkmod.so.2"))
+}

@@ -4,12 +4,20 @@
 # scenario listed in tests/vm/scenarios.list for that kernel reported PASS.
 #
 #   tests/vm/run.sh [6.1] [6.12]        (default: both)
+#   RKMOD_VM_ONLY=clients tests/vm/run.sh 6.1     (only the client boots)
 #
 # Steps: install what is missing (qemu-system-x86, busybox-static, cpio, xz-utils,
 # linux-headers-6.1.0-47-amd64, kmod) with apt-get when root; fetch the kernels with
 # scripts/real-trees.sh; build the static rkmod (scripts/build-static); build the test
 # modules from testdata/modules; build one initramfs per kernel; boot each once, with every
 # scenario in that one boot.
+#
+# Then the client boots: per kernel a second initramfs with Debian's systemd-udevd, udevadm
+# and systemd-modules-load (unchanged, with their libraries) and two libkmod.so.2, kmod's and
+# rkmod's (scripts/build-libkmod), booted twice, with rkmod.libkmod=kmod and =rkmod
+# (tests/vm/clients-init.sh, clients.sh, clients.list). Each scenario must pass in both boots
+# and the RECORD lines (the modules udev loaded, systemd-modules-load's messages, ...) of the
+# two boots must be identical. The hot-plug scenario's device is added through QEMU's monitor.
 #
 # Results: one line per scenario on stdout, the serial logs in $OUT/KERNEL.log. A FAIL or a
 # missing line fails the run; PENDING lines are listed loudly and never count as passes.
@@ -22,6 +30,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${RKMOD_VM_OUT:-$TARGET/vm}
 BOOT_TIMEOUT=${RKMOD_VM_TIMEOUT:-900}
 APPEND="console=ttyS0 quiet loglevel=1 panic=-1"
+ONLY=${RKMOD_VM_ONLY:-}
 mkdir -p "$OUT"
 start=$(date +%s)
 
@@ -53,6 +62,9 @@ command -v gzip >/dev/null || need_pkgs+=(gzip)
 [ -x /usr/bin/kmod ] || need_pkgs+=(kmod)
 [ -d /usr/src/linux-headers-${KVER[6.1]} ] || need_pkgs+=("linux-headers-${KVER[6.1]}")
 command -v make >/dev/null && command -v gcc >/dev/null || need_pkgs+=(make gcc)
+[ -e /lib/systemd/systemd-udevd ] && [ -e /bin/udevadm ] || need_pkgs+=(udev)
+[ -e /lib/systemd/systemd-modules-load ] || need_pkgs+=(systemd)
+[ -e /usr/lib/x86_64-linux-gnu/libkmod.so.2 ] || need_pkgs+=(libkmod2)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 		say "installing ${need_pkgs[*]}"
@@ -69,6 +81,7 @@ for k in "${kernels[@]}"; do
 	fi
 done
 
+if [ "$ONLY" != clients ]; then
 # --- the static rkmod -------------------------------------------------------------------------
 say "building the static rkmod ($(elapsed))"
 scripts/build-static --quiet
@@ -82,6 +95,7 @@ say "static rkmod: $size bytes"
 # --- test modules -----------------------------------------------------------------------------
 say "building the test modules ($(elapsed))"
 testdata/modules/build.sh "$OUT/modules" "${KVER[6.1]}"
+fi
 
 # --- initramfs --------------------------------------------------------------------------------
 # Copies a file and, for a dynamically linked one, the libraries it needs, at the same paths.
@@ -161,6 +175,7 @@ build_initramfs() {
 failed=0
 pending=0
 for k in "${kernels[@]}"; do
+	[ "$ONLY" != clients ] || continue
 	say "building the $k initramfs ($(elapsed))"
 	build_initramfs "$k"
 	vmlinuz=$CACHE/${TREE[$k]}/boot/vmlinuz-${KVER[$k]}
@@ -187,6 +202,130 @@ for k in "${kernels[@]}"; do
 		*) echo "$k FAIL $name: no result line (see $log)"; failed=1 ;;
 		esac
 	done <tests/vm/scenarios.list
+done
+
+# --- the client boots -------------------------------------------------------------------------
+say "building rkmod's libkmod.so.2 ($(elapsed))"
+LIBKMOD=${RKMOD_VM_LIBKMOD:-}   # a directory with a libkmod.so.2 already built, or empty
+if [ -z "$LIBKMOD" ]; then
+	LIBKMOD=$TARGET/vm-libkmod
+	scripts/build-libkmod "$LIBKMOD" >/dev/null
+fi
+
+# The drivers the client boots' udev may load (QEMU's pc machine, virtio, input, the CPU's
+# crypto), dummy and pcspkr for systemd-modules-load, and every module they depend on.
+CLIENT_DIRS="kernel/arch/x86 kernel/crypto kernel/drivers/char kernel/drivers/virtio
+kernel/drivers/net/ethernet/intel kernel/drivers/net/dummy.ko* kernel/drivers/input kernel/drivers/i2c
+kernel/drivers/ata kernel/drivers/acpi kernel/drivers/platform/x86 kernel/drivers/parport
+kernel/drivers/hid kernel/drivers/edac kernel/drivers/hwmon kernel/drivers/gpu/drm/tiny"
+
+build_clients_initramfs() {
+	local k=$1 kver=${KVER[$1]}
+	local tree=$CACHE/${TREE[$1]}/lib/modules/$kver
+	stage=$OUT/clients-root-$k
+	rm -rf "$stage"
+	mkdir -p "$stage"/{bin,proc,sys,dev,tmp,run,etc/modprobe.d,lib/udev/rules.d,libkmod/kmod,libkmod/rkmod}
+	cp /bin/busybox "$stage/bin/busybox"
+	ln -s busybox "$stage/bin/sh"
+	copy_with_libs /lib/systemd/systemd-udevd "$stage/lib/systemd/systemd-udevd"
+	copy_with_libs /bin/udevadm "$stage/bin/udevadm"
+	copy_with_libs /lib/systemd/systemd-modules-load "$stage/lib/systemd/systemd-modules-load"
+	# Only LD_LIBRARY_PATH finds a libkmod.so.2: without the chosen one nothing starts.
+	find "$stage" -name 'libkmod.so*' ! -path '*/libkmod/*' -delete
+	copy_with_libs /usr/lib/x86_64-linux-gnu/libkmod.so.2 "$stage/libkmod/kmod/libkmod.so.2"
+	copy_with_libs "$LIBKMOD/libkmod.so.2" "$stage/libkmod/rkmod/libkmod.so.2"
+	find "$stage" -name 'libkmod.so*' ! -path '*/libkmod/*' -delete
+	cp /lib/udev/rules.d/80-drivers.rules "$stage/lib/udev/rules.d/"
+	echo 'blacklist pcspkr' >"$stage/etc/modprobe.d/test.conf"
+
+	local mods=$stage/lib/modules/$kver
+	mkdir -p "$mods"
+	# shellcheck disable=SC2086
+	(cd "$tree" && { find $CLIENT_DIRS -name "*.ko*" 2>/dev/null || true; } | sort) >"$OUT/clients-$k.rel"
+	{
+		cat "$OUT/clients-$k.rel"
+		while read -r rel; do
+			grep "^$rel:" "$CACHE/${INDEXED[$k]}/lib/modules/$kver/modules.dep" | cut -d: -f2 | tr ' ' '\n'
+		done <"$OUT/clients-$k.rel"
+	} | grep . | sort -u | while read -r rel; do
+		mkdir -p "$mods/$(dirname "$rel")"
+		cp "$tree/$rel" "$mods/$rel"
+	done
+	cp "$tree"/modules.order "$tree"/modules.builtin "$tree"/modules.builtin.modinfo "$mods/"
+	depmod -b "$stage" "$kver"
+
+	cp tests/vm/clients-init.sh "$stage/init"
+	cp tests/vm/clients.sh tests/vm/clients.list "$stage/"
+	chmod 755 "$stage/init"
+	(cd "$stage" && find . | LC_ALL=C sort | cpio --quiet -o -H newc) >"$OUT/clients-initrd-$k.cpio"
+}
+
+# client_boot K LIB: boots the client initramfs of kernel K with rkmod.libkmod=LIB; the serial
+# log in $OUT/clients-K-LIB.log.txt. Adds virtio-rng-pci through the monitor once the VM says
+# HOTPLUG-READY.
+client_boot() {
+	local k=$1 lib=$2
+	local log=$OUT/clients-$k-$lib.log mon=$OUT/clients-$k-$lib.monitor
+	rm -f "$log" "$mon.in" "$mon.out"
+	mkfifo "$mon.in" "$mon.out"
+	: >"$log"
+	timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp "${VM_SMP:-2}" -m 1024 -nographic -no-reboot \
+		-monitor "pipe:$mon" -kernel "$CACHE/${TREE[$k]}/boot/vmlinuz-${KVER[$k]}" -initrd "$OUT/clients-initrd-$k.cpio" \
+		-append "$APPEND rkmod.libkmod=$lib" </dev/null >"$log" 2>&1 &
+	local qemu=$!
+	cat "$mon.out" >/dev/null &
+	local drain=$!
+	(
+		until grep -q HOTPLUG-READY "$log"; do
+			kill -0 "$qemu" 2>/dev/null || exit 0
+			sleep 1
+		done
+		echo 'device_add virtio-rng-pci,id=hotrng' >"$mon.in"
+	) &
+	local watcher=$!
+	wait "$qemu" || true
+	kill "$watcher" "$drain" 2>/dev/null || true
+	wait "$watcher" "$drain" 2>/dev/null || true
+	rm -f "$mon.in" "$mon.out"
+	tr -d '\r' <"$log" >"$log.txt"
+}
+
+for k in "${kernels[@]}"; do
+	say "building the $k client initramfs ($(elapsed))"
+	build_clients_initramfs "$k"
+	for lib in kmod rkmod; do
+		say "booting ${KVER[$k]} with udevd and systemd-modules-load on $lib's libkmod.so.2 ($(elapsed))"
+		boot_start=$(date +%s)
+		client_boot "$k" "$lib"
+		log=$OUT/clients-$k-$lib.log.txt
+		say "${KVER[$k]} ($lib's libkmod): boot and scenarios took $(($(date +%s) - boot_start))s"
+		grep -q '^VM-DONE' "$log" || { echo "vm: $k clients/$lib: the VM did not finish in ${BOOT_TIMEOUT}s (see $log)" >&2; failed=1; }
+		while read -r kernel name _; do
+			case $kernel in '' | '#'*) continue ;; esac
+			[ "$kernel" = "$k" ] || continue
+			line=$(grep -E "^(PASS|FAIL|PENDING) $name(:|\$)" "$log" | head -n 1 || true)
+			case $line in
+			PASS*) echo "$k clients/$lib $line" ;;
+			FAIL*)
+				echo "$k clients/$lib $line"
+				sed -n "/^FAIL $name:/,/^\(PASS\|FAIL\|PENDING\|RECORD\|VM-DONE\)/p" "$log" | grep '^  | ' || true
+				failed=1
+				;;
+			*) echo "$k clients/$lib FAIL $name: no result line (see $log)"; failed=1 ;;
+			esac
+		done <tests/vm/clients.list
+		grep '^RECORD ' "$log" >"$OUT/clients-$k-$lib.records" || true
+	done
+	if [ ! -s "$OUT/clients-$k-kmod.records" ]; then
+		echo "$k clients FAIL: no RECORD lines from the boot with kmod's library"
+		failed=1
+	elif cmp -s "$OUT/clients-$k-kmod.records" "$OUT/clients-$k-rkmod.records"; then
+		echo "$k clients PASS: the two boots recorded the same ($(wc -l <"$OUT/clients-$k-kmod.records") lines)"
+	else
+		echo "$k clients FAIL: the boots with kmod's and rkmod's libkmod.so.2 differ:"
+		diff "$OUT/clients-$k-kmod.records" "$OUT/clients-$k-rkmod.records" | head -n 40 || true
+		failed=1
+	fi
 done
 
 say "total $(elapsed)"
