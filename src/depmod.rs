@@ -506,12 +506,10 @@ fn generate_and_publish(
             }
         }
     };
-    let stage = |name: &'static str, bytes: &[u8]| {
-        if let Some(staging) = &staging {
-            staging.stage(name, bytes);
-        }
-    };
-    let sink: Option<kmodcore::depmod::outputs::Sink<'_>> = staging.as_ref().map(|_| &stage as _);
+    let stage = staging
+        .as_ref()
+        .map(|staging| move |name: &'static str, bytes: &[u8]| staging.stage(name, bytes));
+    let sink: Option<kmodcore::depmod::outputs::Sink<'_>> = stage.as_ref().map(|f| f as _);
     let generated = engine::generate(settings, options.show, &mut diagnostics, sink);
     for d in &diagnostics {
         log.diagnostic(out, d);

@@ -22,7 +22,7 @@
 //!
 //! A crash before step 4 leaves the old set and orphan temporaries (deleted by the next run);
 //! a crash during step 5 leaves a journal, and the next run completes the renames before
-//! anything else ([`recover_existing`], called before the analysis, so even a run that fails
+//! anything else ([`Staging::begin`], called before the analysis, so even a run that fails
 //! later does it). Each file is always either completely old or completely new.
 //!
 //! Journal format (text, one entry per line, names without `/` or newlines):
@@ -216,17 +216,6 @@ fn recover_in(handle: &File, dir: &Path) -> Result<Recovery, CommitError> {
     Ok(report)
 }
 
-/// Finishes an earlier run's interrupted publication in `dir`, if `dir` exists, under the
-/// directory lock. depmod calls this before its analysis, so that a run that then fails (a
-/// dependency cycle, say) still leaves a consistent set behind.
-pub fn recover_existing(dir: &Path) -> Result<Recovery, CommitError> {
-    if !crate::fs::stat(dir).is_ok_and(|status| status.is_dir()) {
-        return Ok(Recovery::default());
-    }
-    let lock = lock(dir)?;
-    recover_in(&lock, dir)
-}
-
 /// Creates and fills one temporary file, `name` in the directory of `handle` (`path` names
 /// it in errors), and returns it open, not yet synced.
 fn create_temp(handle: &File, name: &str, path: &Path, bytes: &[u8]) -> Result<File, CommitError> {
@@ -375,24 +364,15 @@ impl Staging {
             Err(error) => Syncing::Done(Err(error)),
             Ok(handle) => match create_temp(handle, &temp, &path, bytes) {
                 Err(error) => Syncing::Done(Err(error)),
-                Ok(file) => match std::thread::Builder::new().spawn(move || file.sync_all()) {
-                    Ok(thread) => Syncing::Thread(thread),
-                    // No thread to spare: sync here (the spawn consumed the file, which is
-                    // written; a second open would not be the same description, but `fsync`
-                    // works on the inode).
-                    Err(_) => Syncing::Done(
-                        rustix::fs::openat(
-                            handle,
-                            temp.as_str(),
-                            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                            rustix::fs::Mode::empty(),
-                        )
-                        .map(File::from)
-                        .map_err(std::io::Error::from)
-                        .and_then(|file| file.sync_all())
-                        .map_err(fail(Stage::Write, &path)),
-                    ),
-                },
+                Ok(file) => {
+                    // The fsync runs on a thread of its own; with no thread to spare, here.
+                    let file = std::sync::Arc::new(file);
+                    let for_thread = std::sync::Arc::clone(&file);
+                    match std::thread::Builder::new().spawn(move || for_thread.sync_all()) {
+                        Ok(thread) => Syncing::Thread(thread),
+                        Err(_) => Syncing::Done(file.sync_all().map_err(fail(Stage::Write, &path))),
+                    }
+                }
             },
         };
         self.state().staged.push(Staged { name, temp, sync });
