@@ -112,6 +112,22 @@ copy_with_libs() {
 # The Debian modules the scenarios load, by name (snd-dummy's chain, dummy, e1000).
 REAL_MODULES=(soundcore snd snd-timer snd-pcm snd-dummy dummy e1000)
 
+# copy_with_deps K REL_LIST MODS: copies the modules listed in REL_LIST (paths relative to the
+# K tree) and every module they depend on (modules.dep of the indexed copy) into MODS.
+copy_with_deps() {
+	local k=$1 list=$2 mods=$3
+	local tree=$CACHE/${TREE[$k]}/lib/modules/${KVER[$k]}
+	{
+		cat "$list"
+		while read -r rel; do
+			grep "^$rel:" "$CACHE/${INDEXED[$k]}/lib/modules/${KVER[$k]}/modules.dep" | cut -d: -f2 | tr ' ' '\n'
+		done <"$list"
+	} | grep . | sort -u | while read -r rel; do
+		mkdir -p "$mods/$(dirname "$rel")"
+		cp "$tree/$rel" "$mods/$rel"
+	done
+}
+
 build_initramfs() {
 	local k=$1 kver=${KVER[$1]}
 	local tree=$CACHE/${TREE[$1]}/lib/modules/$kver
@@ -143,15 +159,7 @@ build_initramfs() {
 		(cd "$tree" && find kernel/drivers/ata kernel/drivers/scsi kernel/drivers/nvme \
 			kernel/drivers/block kernel/drivers/net/ethernet -name '*.ko*' | sort) >"$OUT/set.rel"
 		sed 's#.*/##; s#\.ko.*##; s#-#_#g' "$OUT/set.rel" >"$stage/testmods/set.list"
-		{
-			cat "$OUT/set.rel"
-			while read -r rel; do
-				grep "^$rel:" "$CACHE/${INDEXED[$k]}/lib/modules/$kver/modules.dep" | cut -d: -f2 | tr ' ' '\n'
-			done <"$OUT/set.rel"
-		} | grep . | sort -u | while read -r rel; do
-			mkdir -p "$mods/$(dirname "$rel")"
-			cp "$tree/$rel" "$mods/$rel"
-		done
+		copy_with_deps "$k" "$OUT/set.rel" "$mods"
 		mkdir -p "$mods/extra"
 		cp "$OUT"/modules/*.ko "$mods/extra/"
 		# Made by the test: compressed copies for the userspace decompression path.
@@ -242,15 +250,7 @@ build_clients_initramfs() {
 	mkdir -p "$mods"
 	# shellcheck disable=SC2086
 	(cd "$tree" && { find $CLIENT_DIRS -name "*.ko*" 2>/dev/null || true; } | sort) >"$OUT/clients-$k.rel"
-	{
-		cat "$OUT/clients-$k.rel"
-		while read -r rel; do
-			grep "^$rel:" "$CACHE/${INDEXED[$k]}/lib/modules/$kver/modules.dep" | cut -d: -f2 | tr ' ' '\n'
-		done <"$OUT/clients-$k.rel"
-	} | grep . | sort -u | while read -r rel; do
-		mkdir -p "$mods/$(dirname "$rel")"
-		cp "$tree/$rel" "$mods/$rel"
-	done
+	copy_with_deps "$k" "$OUT/clients-$k.rel" "$mods"
 	cp "$tree"/modules.order "$tree"/modules.builtin "$tree"/modules.builtin.modinfo "$mods/"
 	depmod -b "$stage" "$kver"
 
