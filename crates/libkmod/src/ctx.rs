@@ -2,8 +2,8 @@
 //! `struct kmod_ctx`: a module directory, its configuration, kmodcore's resolver over them,
 //! the pool of live module objects, and the context's logging.
 
+use rustc_hash::FxHashMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ pub struct Ctx {
     kernel: NixKernel,
     /// The live module objects by record (kmod's pool): one object per record while any
     /// reference to it lasts.
-    pool: RefCell<HashMap<ModId, *mut Module>>,
+    pool: RefCell<FxHashMap<ModId, *mut Module>>,
     sink: Cell<Sink>,
     priority: Cell<c_int>,
     userdata: Cell<*const c_void>,
@@ -65,7 +65,7 @@ impl Ctx {
     }
 
     /// The pool of live module objects.
-    pub(crate) fn pool(&self) -> &RefCell<HashMap<ModId, *mut Module>> {
+    pub(crate) fn pool(&self) -> &RefCell<FxHashMap<ModId, *mut Module>> {
         &self.pool
     }
 
@@ -187,7 +187,7 @@ pub unsafe extern "C" fn kmod_new(
             config_stamps,
             dirname: CString::new(dir_path.as_os_str().as_bytes()).unwrap_or_default(),
             kernel: NixKernel::new(),
-            pool: RefCell::new(HashMap::new()),
+            pool: RefCell::new(FxHashMap::default()),
             sink: Cell::new(sink),
             priority: Cell::new(priority),
             userdata: Cell::new(ptr::null()),

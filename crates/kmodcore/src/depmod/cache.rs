@@ -593,6 +593,45 @@ pub fn read(path: &Path) -> Result<Option<crate::mmap::FileBytes>, CacheProblem>
         })
 }
 
+/// The cache file as a run found it, read before the tree is walked.
+#[derive(Debug)]
+pub struct OldCache {
+    /// Its bytes (empty when there was no file or it could not be read).
+    pub bytes: Arc<FileBytes>,
+    /// Why it cannot be used, when it was there but unreadable.
+    pub problem: Option<CacheProblem>,
+}
+
+impl OldCache {
+    /// Reads (maps) the cache file at `path`; a missing file is an empty cache.
+    pub fn read(path: &Path) -> OldCache {
+        let (bytes, problem) = match read(path) {
+            Ok(Some(bytes)) => (bytes, None),
+            Ok(None) => (FileBytes::Owned(Vec::new()), None),
+            Err(problem) => (FileBytes::Owned(Vec::new()), Some(problem)),
+        };
+        OldCache {
+            bytes: Arc::new(bytes),
+            problem,
+        }
+    }
+
+    /// Its entries for a run of rkmod `identity` ([`identity`]): none, with the reason, when
+    /// it was unreadable or does not check out.
+    pub fn decode(&self, identity: &str) -> (Entries<'_>, Option<CacheProblem>) {
+        if let Some(problem) = &self.problem {
+            return (Entries::default(), Some(problem.clone()));
+        }
+        if self.bytes.is_empty() {
+            return (Entries::default(), None);
+        }
+        match Entries::decode_shared(&self.bytes, identity) {
+            Ok(entries) => (entries, None),
+            Err(problem) => (Entries::default(), Some(problem)),
+        }
+    }
+}
+
 /// One module of the run, as the next cache will hold it.
 #[derive(Debug)]
 pub enum Stored {

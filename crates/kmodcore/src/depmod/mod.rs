@@ -35,6 +35,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 pub use graph::LinkOptions;
@@ -476,6 +478,17 @@ pub fn generate(
             })?)
         }
     };
+    // The old cache is read first: the walk takes each module's key only when there are
+    // entries to compare it with (a first run reads every file and stats it once, opened).
+    let old_cache = settings
+        .cache
+        .as_ref()
+        .map(|c| cache::OldCache::read(&c.path));
+    let identity = cache::identity();
+    let decoded = old_cache.as_ref().map(|old| old.decode(&identity));
+    let want_keys = decoded
+        .as_ref()
+        .is_some_and(|(entries, _)| !entries.is_empty());
     let found = match &settings.files {
         None => {
             let config = config::DepmodConfig::load(
@@ -483,22 +496,18 @@ pub fn generate(
                 &settings.kernel_version,
                 diagnostics,
             );
-            scan::scan_tree(
-                &settings.dirname,
-                &config,
-                settings.cache.is_some(),
-                diagnostics,
-            )?
+            scan::scan_tree(&settings.dirname, &config, want_keys, diagnostics)?
         }
         Some(files) => scan::from_files(&settings.dirname, files, diagnostics)?,
     };
     let ordered = scan::order_modules(found, &settings.dirname, diagnostics);
-    let (modules, pending) = match &settings.cache {
-        None => (read_modules(ordered), None),
-        Some(cache) => {
-            let (modules, pending) = read_modules_cached(ordered, cache, settings.files.is_none());
+    let (modules, pending) = match (&settings.cache, &old_cache, decoded) {
+        (Some(cache), Some(old), Some(decoded)) => {
+            let (modules, pending) =
+                read_modules_cached(ordered, cache, settings.files.is_none(), old, decoded);
             (modules, Some(pending))
         }
+        _ => (read_modules(ordered), None),
     };
     let (files, cache_stored) = std::thread::scope(|scope| {
         // The cache is written beside the linking and rendering, from the same modules.
@@ -559,31 +568,20 @@ pub fn read_modules(found: Vec<scan::FoundModule>) -> Vec<graph::Module> {
 }
 
 /// [`read_modules`] through the module cache: a module whose file has the key its cache
-/// entry records is taken from the cache, every other one is read. `whole_tree`: the run saw
-/// every module, so entries of modules it did not see are dropped (else they are kept).
+/// entry records is taken from the cache, every other one is read. `old` is the cache file
+/// as read before the scan, `decoded` its entries (and why none, if it was unusable).
+/// `whole_tree`: the run saw every module, so entries of modules it did not see are dropped
+/// (else they are kept).
 pub fn read_modules_cached(
     found: Vec<scan::FoundModule>,
     settings: &cache::CacheSettings,
     whole_tree: bool,
+    old: &cache::OldCache,
+    decoded: (cache::Entries<'_>, Option<cache::CacheProblem>),
 ) -> (Vec<graph::Module>, cache::PendingCache) {
-    use cache::{CacheOutcome, Entries, FileKey, Stored};
+    use cache::{CacheOutcome, FileKey, Stored};
     let start = cache::now_seconds();
-    let (old, problem) = match cache::read(&settings.path) {
-        Ok(Some(bytes)) => (bytes, None),
-        Ok(None) => (crate::mmap::FileBytes::Owned(Vec::new()), None),
-        Err(problem) => (crate::mmap::FileBytes::Owned(Vec::new()), Some(problem)),
-    };
-    let identity = cache::identity();
-    // Modules taken from the cache keep their names in its (mapped) bytes.
-    let old = std::sync::Arc::new(old);
-    let (entries, problem) = match (old.is_empty(), problem) {
-        (_, Some(problem)) => (Entries::default(), Some(problem)),
-        (true, None) => (Entries::default(), None),
-        (false, None) => match Entries::decode_shared(&old, &identity) {
-            Ok(entries) => (entries, None),
-            Err(problem) => (Entries::default(), Some(problem)),
-        },
-    };
+    let (entries, problem) = decoded;
     let read: Vec<(graph::Module, Stored)> = found
         .into_par_iter()
         .map(|found| {
@@ -638,7 +636,7 @@ pub fn read_modules_cached(
     stored.extend(kept);
     let outcome = match problem {
         Some(problem) => CacheOutcome::Ignored(problem),
-        None if old.is_empty() => CacheOutcome::Missing,
+        None if old.bytes.is_empty() => CacheOutcome::Missing,
         None => CacheOutcome::Read {
             used,
             modules: modules.len(),
@@ -646,6 +644,12 @@ pub fn read_modules_cached(
     };
     let changed = fresh > 0 || dropped > 0 || matches!(outcome, CacheOutcome::Ignored(_));
     drop(entries);
-    let pending = cache::PendingCache::new(settings.clone(), outcome, old, stored, changed);
+    let pending = cache::PendingCache::new(
+        settings.clone(),
+        outcome,
+        Arc::clone(&old.bytes),
+        stored,
+        changed,
+    );
     (modules, pending)
 }

@@ -93,15 +93,55 @@ pub fn bucket(key: &[u8], buckets: u32) -> u32 {
 
 /// `items` in the walk order of a kmod hash table of `buckets` buckets holding their keys:
 /// by bucket, then by key bytes. Keys are expected to be distinct, as in a hash table.
+///
+/// The buckets are counted out first (one pass, no comparisons), so that only the few items
+/// sharing a bucket are compared.
 pub fn sort_in_hash_order<T>(items: Vec<T>, buckets: u32, key: impl Fn(&T) -> &[u8]) -> Vec<T> {
-    let mut keyed: Vec<(u32, T)> = items
-        .into_iter()
-        .map(|item| (bucket(key(&item), buckets), item))
+    let of: Vec<usize> = items
+        .iter()
+        .map(|item| bucket(key(item), buckets) as usize)
         .collect();
-    keyed.sort_by(|(a_bucket, a), (b_bucket, b)| {
-        a_bucket.cmp(b_bucket).then_with(|| key(a).cmp(key(b)))
-    });
-    keyed.into_iter().map(|(_, item)| item).collect()
+    // starts[b]: where bucket b begins in the output (after the prefix sum).
+    let mut starts = vec![0usize; buckets as usize + 1];
+    for &b in &of {
+        if let Some(count) = starts.get_mut(b + 1) {
+            *count += 1;
+        }
+    }
+    for b in 1..starts.len() {
+        let before = starts.get(b - 1).copied().unwrap_or(0);
+        if let Some(start) = starts.get_mut(b) {
+            *start += before;
+        }
+    }
+    let mut next = starts.clone();
+    let mut order = vec![0usize; items.len()];
+    for (i, &b) in of.iter().enumerate() {
+        if let Some(at) = next.get_mut(b) {
+            if let Some(slot) = order.get_mut(*at) {
+                *slot = i;
+            }
+            *at += 1;
+        }
+    }
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    for range in starts.windows(2) {
+        let (Some(&from), Some(&to)) = (range.first(), range.get(1)) else {
+            continue;
+        };
+        if let Some(run) = order.get_mut(from..to) {
+            if run.len() > 1 {
+                run.sort_unstable_by(|&a, &b| {
+                    let key_of = |i: usize| slots.get(i).and_then(Option::as_ref).map(&key);
+                    key_of(a).cmp(&key_of(b))
+                });
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
 }
 
 #[cfg(test)]
@@ -142,6 +182,20 @@ mod tests {
                 assert_ne!(a, b);
             }
         }
+    }
+
+    #[test]
+    fn counted_buckets_match_a_comparison_sort() {
+        let names: Vec<Vec<u8>> = (0..3000)
+            .map(|i| format!("sym_{i}_x").into_bytes())
+            .collect();
+        for buckets in [1, 2, 512, 2048] {
+            let mut expected = names.clone();
+            expected.sort_by(|a, b| bucket(a, buckets).cmp(&bucket(b, buckets)).then(a.cmp(b)));
+            let got = sort_in_hash_order(names.clone(), buckets, |n| n);
+            assert_eq!(got, expected, "{buckets} buckets");
+        }
+        assert!(sort_in_hash_order(Vec::<Vec<u8>>::new(), 4, |n| n).is_empty());
     }
 
     #[test]

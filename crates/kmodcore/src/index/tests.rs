@@ -548,13 +548,13 @@ fn error_truncated() {
     // A prefix with no NUL.
     let f = file(12 | FLAG_PREFIX, b"abc");
     assert_eq!(
-        Index::from_bytes(f).unwrap_err(),
+        first_lookup(f).unwrap_err(),
         IndexError::Truncated { offset: 12 }
     );
     // A child array running past the end.
     let f = file(12 | FLAG_CHILDREN, &[b'a', b'c', 0, 0]);
     assert_eq!(
-        Index::from_bytes(f).unwrap_err(),
+        first_lookup(f).unwrap_err(),
         IndexError::Truncated { offset: 14 }
     );
     // A value count the file cannot hold.
@@ -563,7 +563,7 @@ fn error_truncated() {
     body.push(0);
     let f = file(12 | FLAG_VALUES, &body);
     assert_eq!(
-        Index::from_bytes(f).unwrap_err(),
+        first_lookup(f).unwrap_err(),
         IndexError::Truncated { offset: 12 }
     );
     // A value with no NUL, found when the values are read.
@@ -578,6 +578,22 @@ fn error_truncated() {
     assert_eq!(
         index.iter().next().unwrap().unwrap_err(),
         IndexError::Truncated { offset: 20 }
+    );
+}
+
+/// Opens an index and looks a key up: the root node is read then, not at the open.
+fn first_lookup(bytes: Vec<u8>) -> Result<(), IndexError> {
+    Index::from_bytes(bytes)?.get(b"a").map(drop)
+}
+
+#[test]
+fn the_root_node_is_read_by_the_first_lookup_not_at_the_open() {
+    // As kmod's index_mm_open: only the header is read at the open.
+    let f = file(12 | FLAG_PREFIX, b"abc");
+    let index = Index::from_bytes(f).unwrap();
+    assert_eq!(
+        index.get(b"a").unwrap_err(),
+        IndexError::Truncated { offset: 12 }
     );
 }
 
@@ -607,7 +623,7 @@ fn error_offset_out_of_range() {
 fn error_bad_child_range() {
     let f = file(12 | FLAG_CHILDREN, &[b'z', b'a', 0, 0, 0, 0]);
     assert_eq!(
-        Index::from_bytes(f).unwrap_err(),
+        first_lookup(f).unwrap_err(),
         IndexError::BadChildRange {
             offset: 12,
             first: b'z',
@@ -616,7 +632,7 @@ fn error_bad_child_range() {
     );
     let f = file(12 | FLAG_CHILDREN, &[0x80, 0x80, 0, 0, 0, 0]);
     assert!(matches!(
-        Index::from_bytes(f),
+        first_lookup(f),
         Err(IndexError::BadChildRange { .. })
     ));
 }

@@ -50,7 +50,7 @@ pub mod command;
 pub mod parallel;
 pub mod probe;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -72,7 +72,7 @@ pub const MAX_MODULES: usize = 1 << 20;
 
 /// The fewest live records at which [`Resolver::collect_due`] says a collection is due: below
 /// it the records cost less memory than collecting them is worth.
-pub const MIN_COLLECT: usize = 128;
+pub const MIN_COLLECT: usize = 32;
 
 /// A module record of a [`Resolver`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -228,7 +228,9 @@ pub struct Resolver<'a> {
     nodes: Vec<Option<Node>>,
     free: Vec<u32>,
     /// The records by [`record_key`] of their name and alias.
-    by_key: HashMap<Box<[u8]>, ModId>,
+    /// FxHash: no per-process random keys (std's would read a thread-local, which in a
+    /// shared library costs a `__tls_get_addr` call and the page of code it lives on).
+    by_key: FxHashMap<Box<[u8]>, ModId>,
     /// The number of live records at which [`Resolver::collect_due`] says yes.
     collect_at: usize,
     notices: Vec<Notice>,
@@ -259,7 +261,7 @@ impl<'a> Resolver<'a> {
             config,
             nodes: Vec::new(),
             free: Vec::new(),
-            by_key: HashMap::new(),
+            by_key: FxHashMap::default(),
             collect_at: MIN_COLLECT,
             notices: Vec::new(),
             empty: Node::new(Box::default(), None),
