@@ -72,7 +72,7 @@ pub const MAX_MODULES: usize = 1 << 20;
 
 /// The fewest live records at which [`Resolver::collect_due`] says a collection is due: below
 /// it the records cost less memory than collecting them is worth.
-pub const MIN_COLLECT: usize = 32;
+pub const MIN_COLLECT: usize = 16;
 
 /// A module record of a [`Resolver`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
