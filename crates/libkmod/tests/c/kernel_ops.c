@@ -4,8 +4,9 @@
  * kmod's library and a boot with rkmod's can be compared by their output (the VM suite's
  * library_kernel_ops scenario, tests/vm/clients.sh). It changes the kernel: run it in a VM.
  *
- *   kernel_ops < SCRIPT
+ *   kernel_ops [MODULE_DIR] < SCRIPT
  *
+ * (MODULE_DIR: the context's module directory, by default /lib/modules/`uname -r`.)
  * One operation a line of SCRIPT, on a module made with kmod_module_new_from_name:
  *   insert NAME [OPTIONS]   kmod_module_insert_module
  *   probe NAME [FLAG,...]   kmod_module_probe_insert_module (flags: none, fail-on-loaded,
@@ -273,12 +274,16 @@ static void run(struct kmod_ctx *ctx, char *op, char *name, char *arg)
 	kmod_module_unref(mod);
 }
 
-int main(void)
+int main(int argc, char *argv[])
 {
 	struct kmod_ctx *ctx;
 	char line[4096];
 
-	ctx = kmod_new(NULL, NULL);
+	if (argc > 2) {
+		fprintf(stderr, "usage: %s [MODULE_DIR] < SCRIPT\n", argv[0]);
+		return 2;
+	}
+	ctx = kmod_new(argc == 2 ? argv[1] : NULL, NULL);
 	if (ctx == NULL) {
 		fprintf(stderr, "kmod_new failed\n");
 		return 1;
