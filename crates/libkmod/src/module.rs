@@ -636,8 +636,24 @@ pub unsafe extern "C" fn kmod_module_get_holders(module: *const Module) -> *mut 
         let Some((m, c)) = (unsafe { parts(module) }) else {
             return ptr::null_mut();
         };
-        let Ok(names) = c.kernel().holders(m.name.as_bytes()) else {
-            return ptr::null_mut();
+        let names = match c.kernel().holders(m.name.as_bytes()) {
+            Ok(names) => names,
+            Err(errno) => {
+                // kmod's message, for a module that is not loaded (or built in) too.
+                let dir = c
+                    .kernel()
+                    .root()
+                    .join("sys/module")
+                    .join(std::ffi::OsStr::from_bytes(m.name.as_bytes()))
+                    .join("holders");
+                let message = format!(
+                    "could not open '{}': {}",
+                    dir.display(),
+                    kmodcore::fs::strerror(errno as c_int)
+                );
+                c.log(LOG_ERR, "kmod_module_get_holders", &message);
+                return ptr::null_mut();
+            }
         };
         let mut ids = Vec::with_capacity(names.len());
         for name in names {
@@ -721,13 +737,33 @@ impl Reporter for CallbackReporter<'_> {
             Report::Message(level, text) => {
                 // Level's values are syslog's priorities.
                 let priority = level as c_int;
-                self.c
-                    .log(priority, "kmod_module_probe_insert_module", &text);
+                self.c.log(priority, probe_message_function(&text), &text);
             }
             Report::LoadFailed { .. } => {}
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The function of kmod's library that logs a message of a probe, from the message's
+/// wording: kmod logs where the step failed (the load, the install command, a softdep
+/// lookup), and a client's log function is handed that name.
+fn probe_message_function(text: &str) -> &'static str {
+    const BY_PREFIX: &[(&str, &str)] = &[
+        (
+            "could not find module by name=",
+            "kmod_module_insert_module",
+        ),
+        ("Failed to insert module ", "kmod_module_insert_module"),
+        ("Error running ", "command_do"),
+        ("Could not run ", "command_do"),
+        ("failed to lookup dependency ", "lookup_dep"),
+        ("kmod_module '", "kmod_module_new_from_path"),
+    ];
+    BY_PREFIX
+        .iter()
+        .find(|(prefix, _)| text.starts_with(prefix))
+        .map_or("kmod_module_probe_insert_module", |&(_, function)| function)
 }
 
 /// Runs install commands through the client's `run_install`, or rkmod's shell runner.
