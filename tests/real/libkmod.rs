@@ -542,7 +542,9 @@ fn run_kernel_ops(program: &Path, library_dir: &Path, moddir: &Path) -> String {
 /// The messages a client's log function receives name kmod's functions: a failed load in a
 /// probe is logged by kmod_module_insert_module, and kmod_module_get_holders of a module
 /// that is not loaded says why it returns NULL (rkmod said nothing, and named
-/// kmod_module_probe_insert_module).
+/// kmod_module_probe_insert_module). And a print_action asking for the path of a module
+/// without a file gets NULL (rkmod panicked on the busy resolver, caught, with the panic's
+/// message on standard error).
 #[test]
 fn kernel_calls_that_change_nothing_match_kmods_library() {
     let Some(tree) = tree_61() else { return };

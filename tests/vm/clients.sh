@@ -158,7 +158,7 @@ s_library_kernel_ops() {
 		insert llc: 0
 		initstate llc: 1 live
 		refcnt llc: 0
-		holders llc:
+		holders llc: (null)
 		insert llc: -EEXIST
 		probe garp none:
 		  action insmod stp path=$dir/802/stp$ext options=[]
@@ -171,7 +171,7 @@ s_library_kernel_ops() {
 		refcnt garp: 0
 		holders llc: garp stp
 		holders stp: garp
-		holders garp:
+		holders garp: (null)
 		probe garp fail-on-loaded:
 		  = -EEXIST
 		probe garp none:

@@ -38,16 +38,19 @@ pub struct Module {
 
 impl Module {
     /// The module's file, from modules.dep when not known yet (`kmod_module_get_path`).
+    /// While a probe runs (a callback asking), a path not known yet is `None` and is looked
+    /// up on a later call.
     pub(crate) fn path(&self, c: &Ctx) -> Option<&CString> {
-        self.path
-            .get_or_init(|| {
-                let path = c.resolver().path(self.id);
-                c.log_notices();
-                path.ok()
-                    .flatten()
-                    .map(|p| c_string(p.as_os_str().as_bytes()))
-            })
-            .as_ref()
+        if let Some(path) = self.path.get() {
+            return path.as_ref();
+        }
+        let path = c.resolver_if_idle().ok()?.path(self.id);
+        c.log_notices();
+        let path = path
+            .ok()
+            .flatten()
+            .map(|p| c_string(p.as_os_str().as_bytes()));
+        self.path.get_or_init(|| path).as_ref()
     }
 }
 
@@ -680,23 +683,31 @@ struct CallbackReporter<'a> {
 }
 
 impl CallbackReporter<'_> {
+    /// Hands one step to `print_action`. `path`: the module's file when the report knows it
+    /// (`Some(None)`: it has none); `command`: its install command, for an install step.
     fn action(
         &self,
         module: ModId,
         name: &[u8],
-        path: Option<&[u8]>,
-        install: bool,
+        path: Option<Option<&[u8]>>,
+        command: Option<&[u8]>,
         options: &[u8],
     ) {
         let Some(print_action) = self.print_action else {
             return;
         };
         let handle = handle(self.ctx, module, name);
-        if let (Some(path), Some(m)) = (path, unsafe { handle.as_ref() }) {
-            // The resolver is busy with the run: the path is filled in now, so that a
-            // print_action asking for it gets it.
-            let _ = m.path.set(Some(c_string(path)));
+        if let Some(m) = unsafe { handle.as_ref() } {
+            // The resolver is busy with the run: what the report knows is filled in now, so
+            // that a print_action asking for it gets it.
+            if let Some(path) = path {
+                let _ = m.path.set(path.map(c_string));
+            }
+            if let Some(command) = command {
+                let _ = m.install.set(Some(c_string(command)));
+            }
         }
+        let install = command.is_some();
         let options = c_string(options);
         // SAFETY: the client's function, with a live handle and a C string that outlive the
         // call.
@@ -714,13 +725,13 @@ impl Reporter for CallbackReporter<'_> {
                 name,
                 path,
                 options,
-            }) => self.action(module, &name, Some(&path), false, &options),
+            }) => self.action(module, &name, Some(Some(&path)), None, &options),
             Report::Show(Shown::Install {
                 module,
                 name,
+                command,
                 options,
-                ..
-            }) => self.action(module, &name, None, true, &options),
+            }) => self.action(module, &name, None, Some(&command), &options),
             Report::Show(
                 Shown::Builtin {
                     module,
@@ -732,7 +743,7 @@ impl Reporter for CallbackReporter<'_> {
                     name,
                     options,
                 },
-            ) => self.action(module, &name, None, false, &options),
+            ) => self.action(module, &name, Some(None), None, &options),
             Report::Show(_) => {}
             Report::Message(level, text) => {
                 // Level's values are syslog's priorities.
