@@ -13,8 +13,10 @@
 # scenario in that one boot.
 #
 # Then the client boots: per kernel a second initramfs with Debian's systemd-udevd, udevadm
-# and systemd-modules-load (unchanged, with their libraries) and two libkmod.so.2, kmod's and
-# rkmod's (scripts/build-libkmod), booted twice, with rkmod.libkmod=kmod and =rkmod
+# and systemd-modules-load (unchanged, with their libraries), kernel_ops (a C program of ours
+# on the library's calls that load, unload and query, crates/libkmod/tests/c/kernel_ops.c)
+# and two libkmod.so.2, kmod's and rkmod's (scripts/build-libkmod), booted twice, with
+# rkmod.libkmod=kmod and =rkmod
 # (tests/vm/clients-init.sh, clients.sh, clients.list). Each scenario must pass in both boots
 # and the RECORD lines (the modules udev loaded, systemd-modules-load's messages, ...) of the
 # two boots must be identical. The hot-plug scenario's device is added through QEMU's monitor.
