@@ -8,6 +8,10 @@
 //!   versions, exports, dependency symbols), every index dumped, and resource loading and
 //!   validation around replaced indexes and changed configuration.
 //!
+//! - crates/libkmod/tests/c/kernel_ops.c: the calls on the running kernel, here only those
+//!   that change nothing (a module not loaded, a builtin one, one without a file); the VM
+//!   suite's library_kernel_ops scenario runs the rest.
+//!
 //! The expected output is what kmod's library prints.
 
 use std::path::{Path, PathBuf};
@@ -488,6 +492,85 @@ fn resources_load_and_validate_as_kmods_library_does() {
     assert!(expected.contains("load no-dep: -2\n"));
     assert!(expected.contains("load empty-builtin: -22\n"));
     assert_same_output(expected, actual);
+}
+
+/// kernel_ops operations that leave the host's kernel as it is: the state, holders and
+/// sections of modules that are not loaded here (of another kernel's tree), a builtin one,
+/// loads of modules without a file, and removals of a module that does not exist.
+const KERNEL_OPS_SCRIPT: &str = "\
+initstate garp
+refcnt garp
+holders garp
+sections garp
+initstate ipv6
+refcnt ipv6
+holders ipv6
+insert ipv6
+probe ipv6
+probe ipv6 fail-on-loaded
+insert no_such_module
+probe no_such_module
+probe no_such_module ignore-loaded
+remove no_such_module
+remove no_such_module nolog
+";
+
+/// Runs kernel_ops with `library` on the tree, the script on standard input.
+fn run_kernel_ops(program: &Path, library_dir: &Path, moddir: &Path) -> String {
+    use std::io::Write;
+    let mut child = Command::new(program)
+        .arg(moddir)
+        .env("LD_LIBRARY_PATH", library_dir)
+        .env_remove("KMOD_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kernel_ops");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(KERNEL_OPS_SCRIPT.as_bytes()).unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+/// The messages a client's log function receives name kmod's functions: a failed load in a
+/// probe is logged by kmod_module_insert_module, and kmod_module_get_holders of a module
+/// that is not loaded says why it returns NULL (rkmod said nothing, and named
+/// kmod_module_probe_insert_module). And a print_action asking for the path of a module
+/// without a file gets NULL (rkmod panicked on the busy resolver, caught, with the panic's
+/// message on standard error).
+#[test]
+fn kernel_calls_that_change_nothing_match_kmods_library() {
+    let Some(tree) = tree_61() else { return };
+    if !kmod_library_and_gcc() {
+        return;
+    }
+    if std::path::Path::new("/sys/module/garp").exists() {
+        skip("garp is loaded on this machine");
+        return;
+    }
+    let (work, lib_dir) = work_with_library();
+    let program = build_program("kernel_ops", &lib_dir, work.path());
+    let moddir = tree.kmod30_moddir();
+    let expected = run_kernel_ops(&program, Path::new(KMOD_LIBRARY_DIR), &moddir);
+    let actual = run_kernel_ops(&program, &lib_dir, &moddir);
+    assert!(
+        expected.contains("initstate ipv6: 0 builtin\n"),
+        "{expected}"
+    );
+    assert!(expected.contains(
+        "  log 3 kmod_module_get_holders: could not open '/sys/module/garp/holders': No such file or directory\n"
+    ));
+    assert!(expected.contains(
+        "  action insmod no_such_module path=(null) options=[]\n  log 3 kmod_module_insert_module: could not find module by name='no_such_module'\n  = -ENOENT\n"
+    ));
+    assert_same_output(&expected, &actual);
 }
 
 /// Runs `program` under valgrind's memcheck with rkmod's library; panics on any memory error

@@ -77,4 +77,159 @@ s_modules_load() {
 	ok
 }
 
+# The library's calls on the running kernel, through /bin/kernel_ops
+# (crates/libkmod/tests/c/kernel_ops.c): garp needs stp and llc, stp needs llc, none has a
+# device (udevd, still running, has nothing to do with them); ipv6 is built in on both
+# kernels. Its whole output is recorded; what it must say is checked here, less the library's
+# log lines and the section names (recorded only).
+s_library_kernel_ops() {
+	for m in garp stp llc; do
+		grep -q "^$m " /proc/modules && bad "$m is loaded before the scenario"
+	done
+	ext=$(cd "/lib/modules/$KVER/kernel/net/llc" && ls llc.ko* | sed 's/^llc//')
+	dir=/lib/modules/$KVER/kernel/net
+	/bin/kernel_ops >/tmp/ops.out 2>/tmp/ops.err <<-EOF
+		initstate llc
+		refcnt llc
+		holders llc
+		sections llc
+		remove llc
+		insert garp
+		initstate garp
+		insert llc
+		initstate llc
+		refcnt llc
+		holders llc
+		sections llc
+		insert llc
+		probe garp
+		initstate stp
+		initstate garp
+		refcnt llc
+		refcnt stp
+		refcnt garp
+		holders llc
+		holders stp
+		holders garp
+		sections garp
+		probe garp fail-on-loaded
+		probe garp
+		probe garp ignore-loaded
+		probe garp ignore-loaded,fail-on-loaded
+		loaded
+		remove llc
+		remove stp
+		remove stp nolog
+		remove garp
+		initstate garp
+		refcnt stp
+		holders llc
+		remove stp
+		remove llc
+		remove llc
+		initstate llc
+		initstate ipv6
+		refcnt ipv6
+		insert ipv6
+		probe ipv6
+		probe ipv6 fail-on-loaded
+		remove ipv6
+		insert no_such_module
+		probe no_such_module
+	EOF
+	rc=$?
+	echo "exit $rc" | record
+	record </tmp/ops.out
+	record </tmp/ops.err
+	[ "$rc" = 0 ] || bad "kernel_ops exited with $rc: $(cat /tmp/ops.err)"
+	# Holder names sorted (their order is the directory's, recorded above).
+	grep -v -e '^  log ' -e '^sections ' -e '^section addresses ' /tmp/ops.out |
+		awk '/^holders / { n = split($0, w, " "); line = w[1] " " w[2];
+			for (i = 3; i <= n; i++) for (j = i + 1; j <= n; j++) if (w[j] < w[i]) { t = w[i]; w[i] = w[j]; w[j] = t }
+			for (i = 3; i <= n; i++) line = line " " w[i]; print line; next } { print }' >/tmp/ops.got
+	cat >/tmp/ops.want <<-EOF
+		load 0
+		initstate llc: -ENOENT (null)
+		refcnt llc: -ENOENT
+		holders llc: (null)
+		remove llc: -ENOENT
+		insert garp: -ENOENT
+		initstate garp: -ENOENT (null)
+		insert llc: 0
+		initstate llc: 1 live
+		refcnt llc: 0
+		holders llc: (null)
+		insert llc: -EEXIST
+		probe garp none:
+		  action insmod stp path=$dir/802/stp$ext options=[]
+		  action insmod garp path=$dir/802/garp$ext options=[]
+		  = 0
+		initstate stp: 1 live
+		initstate garp: 1 live
+		refcnt llc: 2
+		refcnt stp: 1
+		refcnt garp: 0
+		holders llc: garp stp
+		holders stp: garp
+		holders garp: (null)
+		probe garp fail-on-loaded:
+		  = -EEXIST
+		probe garp none:
+		  = 0
+		probe garp ignore-loaded:
+		  action insmod llc path=$dir/llc/llc$ext options=[]
+		  action insmod stp path=$dir/802/stp$ext options=[]
+		  action insmod garp path=$dir/802/garp$ext options=[]
+		  = 0
+		probe garp ignore-loaded,fail-on-loaded:
+		  action insmod llc path=$dir/llc/llc$ext options=[]
+		  action insmod stp path=$dir/802/stp$ext options=[]
+		  action insmod garp path=$dir/802/garp$ext options=[]
+		  = -EEXIST
+		loaded: 0
+		loaded list: equals /proc/modules
+		remove llc: -EAGAIN
+		remove stp: -EAGAIN
+		remove stp nolog: -EAGAIN
+		remove garp: 0
+		initstate garp: -ENOENT (null)
+		refcnt stp: 0
+		holders llc: stp
+		remove stp: 0
+		remove llc: 0
+		remove llc: -ENOENT
+		initstate llc: -ENOENT (null)
+		initstate ipv6: 0 builtin
+		refcnt ipv6: -ENOENT
+		insert ipv6: -ENOENT
+		probe ipv6 none:
+		  = 0
+		probe ipv6 fail-on-loaded:
+		  = -EEXIST
+		remove ipv6: -ENOENT
+		insert no_such_module: -ENOENT
+		probe no_such_module none:
+		  action insmod no_such_module path=(null) options=[]
+		  = -ENOENT
+	EOF
+	diff -u /tmp/ops.want /tmp/ops.got >/tmp/ops.diff || bad "kernel_ops said otherwise than expected (- expected, + got): $(grep '^[-+][^-+]' /tmp/ops.diff | tr '\n' '|')"
+	# The sections: before llc is loaded none, then a list with .text whose every address
+	# is sysfs's, as many as sysfs has.
+	[ "$(grep -c '^sections llc: (null)$' /tmp/ops.out)" = 1 ] || bad "sections of llc before its load: $(grep '^sections llc' /tmp/ops.out | head -n 1)"
+	for m in llc garp; do
+		grep "^sections $m: " /tmp/ops.out | grep -v '(null)' | grep -q ' \.text\( \|$\)' || bad "no .text in the sections of $m"
+		line=$(grep "^section addresses $m: " /tmp/ops.out)
+		# shellcheck disable=SC2086
+		set -- $line
+		[ "$#" = 11 ] && [ "$4" -gt 0 ] && [ "$4" = "$6" ] && [ "$4" = "${11}" ] || bad "$line"
+	done
+	# The log: what the library says of a module in use and of a failed load.
+	grep -qxF "  log 3 kmod_module_remove_module: could not remove 'stp': Resource temporarily unavailable" /tmp/ops.out ||
+		bad "no log line for the removal of stp in use"
+	for m in garp stp llc; do
+		grep -q "^$m " /proc/modules && bad "$m is still loaded"
+	done
+	ok
+}
+
 "s_$1"

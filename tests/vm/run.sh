@@ -13,8 +13,10 @@
 # scenario in that one boot.
 #
 # Then the client boots: per kernel a second initramfs with Debian's systemd-udevd, udevadm
-# and systemd-modules-load (unchanged, with their libraries) and two libkmod.so.2, kmod's and
-# rkmod's (scripts/build-libkmod), booted twice, with rkmod.libkmod=kmod and =rkmod
+# and systemd-modules-load (unchanged, with their libraries), kernel_ops (a C program of ours
+# on the library's calls that load, unload and query, crates/libkmod/tests/c/kernel_ops.c)
+# and two libkmod.so.2, kmod's and rkmod's (scripts/build-libkmod), booted twice, with
+# rkmod.libkmod=kmod and =rkmod
 # (tests/vm/clients-init.sh, clients.sh, clients.list). Each scenario must pass in both boots
 # and the RECORD lines (the modules udev loaded, systemd-modules-load's messages, ...) of the
 # two boots must be identical. The hot-plug scenario's device is added through QEMU's monitor.
@@ -221,11 +223,19 @@ if [ -z "$LIBKMOD" ]; then
 fi
 
 # The drivers the client boots' udev may load (QEMU's pc machine, virtio, input, the CPU's
-# crypto), dummy and pcspkr for systemd-modules-load, and every module they depend on.
+# crypto), dummy and pcspkr for systemd-modules-load, garp (with stp and llc) for
+# library_kernel_ops, and every module they depend on.
 CLIENT_DIRS="kernel/arch/x86 kernel/crypto kernel/drivers/char kernel/drivers/virtio
 kernel/drivers/net/ethernet/intel kernel/drivers/net/dummy.ko* kernel/drivers/input kernel/drivers/i2c
 kernel/drivers/ata kernel/drivers/acpi kernel/drivers/platform/x86 kernel/drivers/parport
-kernel/drivers/hid kernel/drivers/edac kernel/drivers/hwmon kernel/drivers/gpu/drm/tiny"
+kernel/drivers/hid kernel/drivers/edac kernel/drivers/hwmon kernel/drivers/gpu/drm/tiny
+kernel/net/802/garp.ko*"
+
+# The library's calls on the running kernel (the library_kernel_ops scenario): a C program
+# built against our header, linked to libkmod.so.2, run with either library.
+say "building kernel_ops ($(elapsed))"
+gcc -Wall -Werror -O2 -o "$OUT/kernel_ops" -I crates/libkmod/include crates/libkmod/tests/c/kernel_ops.c \
+	-L "$LIBKMOD" -l:libkmod.so.2
 
 build_clients_initramfs() {
 	local k=$1 kver=${KVER[$1]}
@@ -238,6 +248,7 @@ build_clients_initramfs() {
 	copy_with_libs /lib/systemd/systemd-udevd "$stage/lib/systemd/systemd-udevd"
 	copy_with_libs /bin/udevadm "$stage/bin/udevadm"
 	copy_with_libs /lib/systemd/systemd-modules-load "$stage/lib/systemd/systemd-modules-load"
+	copy_with_libs "$OUT/kernel_ops" "$stage/bin/kernel_ops"
 	# Only LD_LIBRARY_PATH finds a libkmod.so.2: without the chosen one nothing starts.
 	find "$stage" -name 'libkmod.so*' ! -path '*/libkmod/*' -delete
 	copy_with_libs /usr/lib/x86_64-linux-gnu/libkmod.so.2 "$stage/libkmod/kmod/libkmod.so.2"

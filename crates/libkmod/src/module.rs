@@ -38,16 +38,19 @@ pub struct Module {
 
 impl Module {
     /// The module's file, from modules.dep when not known yet (`kmod_module_get_path`).
+    /// While a probe runs (a callback asking), a path not known yet is `None` and is looked
+    /// up on a later call.
     pub(crate) fn path(&self, c: &Ctx) -> Option<&CString> {
-        self.path
-            .get_or_init(|| {
-                let path = c.resolver().path(self.id);
-                c.log_notices();
-                path.ok()
-                    .flatten()
-                    .map(|p| c_string(p.as_os_str().as_bytes()))
-            })
-            .as_ref()
+        if let Some(path) = self.path.get() {
+            return path.as_ref();
+        }
+        let path = c.resolver_if_idle().ok()?.path(self.id);
+        c.log_notices();
+        let path = path
+            .ok()
+            .flatten()
+            .map(|p| c_string(p.as_os_str().as_bytes()));
+        self.path.get_or_init(|| path).as_ref()
     }
 }
 
@@ -636,8 +639,24 @@ pub unsafe extern "C" fn kmod_module_get_holders(module: *const Module) -> *mut 
         let Some((m, c)) = (unsafe { parts(module) }) else {
             return ptr::null_mut();
         };
-        let Ok(names) = c.kernel().holders(m.name.as_bytes()) else {
-            return ptr::null_mut();
+        let names = match c.kernel().holders(m.name.as_bytes()) {
+            Ok(names) => names,
+            Err(errno) => {
+                // kmod's message, for a module that is not loaded (or built in) too.
+                let dir = c
+                    .kernel()
+                    .root()
+                    .join("sys/module")
+                    .join(std::ffi::OsStr::from_bytes(m.name.as_bytes()))
+                    .join("holders");
+                let message = format!(
+                    "could not open '{}': {}",
+                    dir.display(),
+                    kmodcore::fs::strerror(errno as c_int)
+                );
+                c.log(LOG_ERR, "kmod_module_get_holders", &message);
+                return ptr::null_mut();
+            }
         };
         let mut ids = Vec::with_capacity(names.len());
         for name in names {
@@ -664,23 +683,31 @@ struct CallbackReporter<'a> {
 }
 
 impl CallbackReporter<'_> {
+    /// Hands one step to `print_action`. `path`: the module's file when the report knows it
+    /// (`Some(None)`: it has none); `command`: its install command, for an install step.
     fn action(
         &self,
         module: ModId,
         name: &[u8],
-        path: Option<&[u8]>,
-        install: bool,
+        path: Option<Option<&[u8]>>,
+        command: Option<&[u8]>,
         options: &[u8],
     ) {
         let Some(print_action) = self.print_action else {
             return;
         };
         let handle = handle(self.ctx, module, name);
-        if let (Some(path), Some(m)) = (path, unsafe { handle.as_ref() }) {
-            // The resolver is busy with the run: the path is filled in now, so that a
-            // print_action asking for it gets it.
-            let _ = m.path.set(Some(c_string(path)));
+        if let Some(m) = unsafe { handle.as_ref() } {
+            // The resolver is busy with the run: what the report knows is filled in now, so
+            // that a print_action asking for it gets it.
+            if let Some(path) = path {
+                let _ = m.path.set(path.map(c_string));
+            }
+            if let Some(command) = command {
+                let _ = m.install.set(Some(c_string(command)));
+            }
         }
+        let install = command.is_some();
         let options = c_string(options);
         // SAFETY: the client's function, with a live handle and a C string that outlive the
         // call.
@@ -698,13 +725,13 @@ impl Reporter for CallbackReporter<'_> {
                 name,
                 path,
                 options,
-            }) => self.action(module, &name, Some(&path), false, &options),
+            }) => self.action(module, &name, Some(Some(&path)), None, &options),
             Report::Show(Shown::Install {
                 module,
                 name,
+                command,
                 options,
-                ..
-            }) => self.action(module, &name, None, true, &options),
+            }) => self.action(module, &name, None, Some(&command), &options),
             Report::Show(
                 Shown::Builtin {
                     module,
@@ -716,18 +743,38 @@ impl Reporter for CallbackReporter<'_> {
                     name,
                     options,
                 },
-            ) => self.action(module, &name, None, false, &options),
+            ) => self.action(module, &name, Some(None), None, &options),
             Report::Show(_) => {}
             Report::Message(level, text) => {
                 // Level's values are syslog's priorities.
                 let priority = level as c_int;
-                self.c
-                    .log(priority, "kmod_module_probe_insert_module", &text);
+                self.c.log(priority, probe_message_function(&text), &text);
             }
             Report::LoadFailed { .. } => {}
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The function of kmod's library that logs a message of a probe, from the message's
+/// wording: kmod logs where the step failed (the load, the install command, a softdep
+/// lookup), and a client's log function is handed that name.
+fn probe_message_function(text: &str) -> &'static str {
+    const BY_PREFIX: &[(&str, &str)] = &[
+        (
+            "could not find module by name=",
+            "kmod_module_insert_module",
+        ),
+        ("Failed to insert module ", "kmod_module_insert_module"),
+        ("Error running ", "command_do"),
+        ("Could not run ", "command_do"),
+        ("failed to lookup dependency ", "lookup_dep"),
+        ("kmod_module '", "kmod_module_new_from_path"),
+    ];
+    BY_PREFIX
+        .iter()
+        .find(|(prefix, _)| text.starts_with(prefix))
+        .map_or("kmod_module_probe_insert_module", |&(_, function)| function)
 }
 
 /// Runs install commands through the client's `run_install`, or rkmod's shell runner.
