@@ -93,14 +93,25 @@ pub fn bucket(key: &[u8], buckets: u32) -> u32 {
 
 /// `items` in the walk order of a kmod hash table of `buckets` buckets holding their keys:
 /// by bucket, then by key bytes. Keys are expected to be distinct, as in a hash table.
-///
-/// The buckets are counted out first (one pass, no comparisons), so that only the few items
-/// sharing a bucket are compared.
 pub fn sort_in_hash_order<T>(items: Vec<T>, buckets: u32, key: impl Fn(&T) -> &[u8]) -> Vec<T> {
-    let of: Vec<usize> = items
-        .iter()
-        .map(|item| bucket(key(item), buckets) as usize)
-        .collect();
+    let order = {
+        let keys: Vec<&[u8]> = items.iter().map(&key).collect();
+        hash_order(&keys, buckets)
+    };
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
+}
+
+/// The positions of `keys` in hash-table walk order. The buckets are counted out first (one
+/// pass, no comparisons), so that only the few keys sharing a bucket are compared. Not
+/// generic (and not inlined), so that each caller's instance of [`sort_in_hash_order`] is a
+/// small loop.
+#[inline(never)]
+fn hash_order(keys: &[&[u8]], buckets: u32) -> Vec<usize> {
+    let of: Vec<usize> = keys.iter().map(|k| bucket(k, buckets) as usize).collect();
     // starts[b]: where bucket b begins in the output (after the prefix sum).
     let mut starts = vec![0usize; buckets as usize + 1];
     for &b in &of {
@@ -115,7 +126,7 @@ pub fn sort_in_hash_order<T>(items: Vec<T>, buckets: u32, key: impl Fn(&T) -> &[
         }
     }
     let mut next = starts.clone();
-    let mut order = vec![0usize; items.len()];
+    let mut order = vec![0usize; keys.len()];
     for (i, &b) in of.iter().enumerate() {
         if let Some(at) = next.get_mut(b) {
             if let Some(slot) = order.get_mut(*at) {
@@ -124,24 +135,17 @@ pub fn sort_in_hash_order<T>(items: Vec<T>, buckets: u32, key: impl Fn(&T) -> &[
             *at += 1;
         }
     }
-    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
     for range in starts.windows(2) {
         let (Some(&from), Some(&to)) = (range.first(), range.get(1)) else {
             continue;
         };
         if let Some(run) = order.get_mut(from..to) {
             if run.len() > 1 {
-                run.sort_unstable_by(|&a, &b| {
-                    let key_of = |i: usize| slots.get(i).and_then(Option::as_ref).map(&key);
-                    key_of(a).cmp(&key_of(b))
-                });
+                run.sort_unstable_by(|&a, &b| keys.get(a).cmp(&keys.get(b)));
             }
         }
     }
     order
-        .into_iter()
-        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-        .collect()
 }
 
 #[cfg(test)]
