@@ -84,7 +84,7 @@ seed() {
       # modules.dep.bin, modules.alias.bin and modules.symbols.bin, then a module file: from
       # the small real indexes and modules of testdata/.
       local ko
-      ko=$(find testdata -name '*.ko' -size -16k | sort | head -n 1)
+      ko=$(find testdata -name '*.ko' -size -16k | sort | sed -n 1p)
       python3 - "$dir/real" testdata/index/kmod30 "$ko" <<'PY' || true
 import struct, sys
 out, idx, ko = sys.argv[1:4]

@@ -53,6 +53,11 @@ name not_a_module
 namelookup usb-storage
 namelookup nosuchmod
 namelookup crc32c
+probe dummy
+probe ext4
+probe my-disk
+probe e1000e
+probe usb-storage
 ";
 
 /// The dynamic symbols `kmod_*` of a library with their version nodes.

@@ -19,6 +19,15 @@ use kmodcore::stamp::ConfigStamps;
 use crate::log::{self, LogFn, Sink};
 use crate::module::Module;
 
+/// Counts a running probe off when it ends, panicking or not.
+struct ProbeRunning<'a>(&'a Cell<u32>);
+
+impl Drop for ProbeRunning<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
 /// A library context.
 pub struct Ctx {
     refcount: Cell<u32>,
@@ -35,6 +44,9 @@ pub struct Ctx {
     /// The live module objects by record (kmod's pool): one object per record while any
     /// reference to it lasts.
     pool: RefCell<FxHashMap<ModId, *mut Module>>,
+    /// How many probes are running (a callback may start another). While one is, no record
+    /// is freed or forgotten: the runs hold their ids.
+    probes: Cell<u32>,
     sink: Cell<Sink>,
     priority: Cell<c_int>,
     userdata: Cell<*const c_void>,
@@ -52,6 +64,23 @@ impl Ctx {
         &self,
     ) -> Result<std::cell::RefMut<'_, Resolver<'static>>, std::cell::BorrowMutError> {
         self.resolver.try_borrow_mut()
+    }
+
+    /// Runs `probe` with the resolver lent to it, for kmodcore's probe to borrow one question
+    /// at a time (`probe::Lend`): the probe's callbacks may call back into the library
+    /// between its questions. The records stay pinned until `probe` returns.
+    pub(crate) fn lend_to_probe<T>(
+        &self,
+        probe: impl FnOnce(&RefCell<Resolver<'static>>) -> T,
+    ) -> T {
+        self.probes.set(self.probes.get().saturating_add(1));
+        let _running = ProbeRunning(&self.probes);
+        probe(&self.resolver)
+    }
+
+    /// Whether records must be kept: a probe is running and holds their ids.
+    pub(crate) fn records_pinned(&self) -> bool {
+        self.probes.get() > 0
     }
 
     /// The configuration.
@@ -87,8 +116,11 @@ impl Ctx {
 
     /// Closes the indexes (`kmod_unload_resources`): the resolver moves to a fresh
     /// [`ModuleDir`] for the same directory, which opens each index again when a lookup needs
-    /// it. Nothing happens while the resolver is busy (a probe callback calling back in).
+    /// it. Nothing happens while a probe runs (a probe callback calling back in).
     pub(crate) fn unload(&self) {
+        if self.records_pinned() {
+            return;
+        }
         let Ok(mut resolver) = self.resolver.try_borrow_mut() else {
             return;
         };
@@ -188,6 +220,7 @@ pub unsafe extern "C" fn kmod_new(
             dirname: CString::new(dir_path.as_os_str().as_bytes()).unwrap_or_default(),
             kernel: NixKernel::new(),
             pool: RefCell::new(FxHashMap::default()),
+            probes: Cell::new(0),
             sink: Cell::new(sink),
             priority: Cell::new(priority),
             userdata: Cell::new(ptr::null()),

@@ -133,9 +133,14 @@ unsafe fn unref(module: *mut Module) -> *mut Module {
         // kmod frees the module, and a later one of that name takes its file from modules.dep
         // again: forget a file given by path. Now and then the records no handle holds are
         // freed too, as kmod's are with their last reference (the pool holds every id the
-        // library keeps between calls). Neither while the resolver is busy: a probe callback
+        // library keeps between calls). Neither while a probe runs: a probe callback
         // dropping its last reference, with the run's ids in hand.
-        if let Ok(mut resolver) = c.resolver_if_idle() {
+        let idle = if c.records_pinned() {
+            None
+        } else {
+            c.resolver_if_idle().ok()
+        };
+        if let Some(mut resolver) = idle {
             if m.given_path.get() {
                 resolver.forget(m.id);
             }
@@ -698,8 +703,8 @@ impl CallbackReporter<'_> {
         };
         let handle = handle(self.ctx, module, name);
         if let Some(m) = unsafe { handle.as_ref() } {
-            // The resolver is busy with the run: what the report knows is filled in now, so
-            // that a print_action asking for it gets it.
+            // What the report knows is filled in now: the answers a print_action most often
+            // asks for then cost no lookup.
             if let Some(path) = path {
                 let _ = m.path.set(path.map(c_string));
             }
@@ -843,10 +848,9 @@ pub unsafe extern "C" fn kmod_module_probe_insert_module(
             data: data.cast_mut(),
             fallback: ShellRunner::default(),
         };
-        let result = {
-            let mut resolver = c.resolver();
+        let result = c.lend_to_probe(|resolver| {
             probe::insert(
-                &mut resolver,
+                resolver,
                 c.kernel(),
                 &mut runner,
                 m.id,
@@ -854,7 +858,7 @@ pub unsafe extern "C" fn kmod_module_probe_insert_module(
                 extra,
                 &mut reporter,
             )
-        };
+        });
         c.log_notices();
         match result {
             Ok(Inserted::Done | Inserted::AlreadyLoaded) => 0,

@@ -309,10 +309,34 @@ pub(super) fn blacklist_rule(
     }
 }
 
+/// The resolver a run asks its questions of ([`insert`]). The run borrows it for each
+/// question and gives it back before each report and each command, so that a reporter or a
+/// command runner may use it too: libkmod's `print_action` and `run_install` callbacks call
+/// back into the library, which answers from the same resolver.
+pub trait Lend<'d> {
+    /// Runs `question` with the resolver.
+    fn with<T>(&mut self, question: impl FnOnce(&mut Resolver<'d>) -> T) -> T;
+}
+
+/// A resolver the run has to itself.
+impl<'d> Lend<'d> for &mut Resolver<'d> {
+    fn with<T>(&mut self, question: impl FnOnce(&mut Resolver<'d>) -> T) -> T {
+        question(self)
+    }
+}
+
+/// A resolver shared with the reporter and the runner, borrowed for one question at a time.
+impl<'d> Lend<'d> for &std::cell::RefCell<Resolver<'d>> {
+    fn with<T>(&mut self, question: impl FnOnce(&mut Resolver<'d>) -> T) -> T {
+        question(&mut self.borrow_mut())
+    }
+}
+
 /// Inserts module `top` with everything it needs; `extra_options` are the options given on
-/// the command line. See the module documentation for the steps.
-pub fn insert(
-    resolver: &mut Resolver<'_>,
+/// the command line. See the module documentation for the steps. The resolver is not
+/// borrowed while a report or a command is handed out (see [`Lend`]).
+pub fn insert<'d>(
+    mut resolver: impl Lend<'d>,
     kernel: &dyn Kernel,
     runner: &mut dyn CommandRunner,
     top: ModId,
@@ -320,20 +344,23 @@ pub fn insert(
     extra_options: Option<&[u8]>,
     reporter: &mut dyn Reporter,
 ) -> Result<Inserted, ProbeError> {
-    if !flags.ignore_loaded && in_kernel(resolver, kernel, top)? {
+    if !flags.ignore_loaded && resolver.with(|r| in_kernel(r, kernel, top))? {
         if flags.first_time {
             return Err(ProbeError::Errno(Errno::EEXIST));
         }
         return Ok(Inserted::AlreadyLoaded);
     }
-    if let Some(rule) = blacklist_rule(resolver, top, flags) {
+    if let Some(rule) = resolver.with(|r| blacklist_rule(r, top, flags)) {
         return Ok(Inserted::Blacklisted(rule));
     }
-    let steps = resolver.probe_list(top, flags.ignore_command);
-    notices(resolver, reporter)?;
+    let (steps, noticed) =
+        resolver.with(|r| (r.probe_list(top, flags.ignore_command), r.take_notices()));
+    for notice in noticed {
+        message(reporter, Level::Error, notice.message())?;
+    }
     let mut steps = steps?;
     if flags.blacklist_all {
-        steps.retain(|step| !resolver.is_blacklisted(step.module));
+        resolver.with(|r| steps.retain(|step| !r.is_blacklisted(step.module)));
         if steps.is_empty() {
             return Ok(Inserted::Blacklisted(BlacklistRule::All));
         }
@@ -341,19 +368,19 @@ pub fn insert(
     let mut result: Result<(), Errno> = Ok(());
     for step in steps {
         let m = step.module;
-        result = if !flags.ignore_loaded && in_kernel(resolver, kernel, m)? {
+        result = if !flags.ignore_loaded && resolver.with(|r| in_kernel(r, kernel, m))? {
             Err(Errno::EEXIST)
         } else {
-            let own = resolver.options(m);
+            let (name, own, command) =
+                resolver.with(|r| (r.name(m).to_vec(), r.options(m), r.install_command(m)));
             let options = concat_options(&own, if m == top { extra_options } else { None });
-            let command = resolver.install_command(m);
             match command {
                 Some(command) if !step.ignore_command => {
                     say(
                         reporter,
                         Report::Show(Shown::Install {
                             module: m,
-                            name: resolver.name(m).to_vec(),
+                            name: name.clone(),
                             command: command.clone(),
                             options: options.clone(),
                         }),
@@ -361,11 +388,10 @@ pub fn insert(
                     if flags.dry_run {
                         Ok(())
                     } else {
-                        let name = resolver.name(m);
-                        run_command(runner, m, name, "install", &command, &options, reporter)?
+                        run_command(runner, m, &name, "install", &command, &options, reporter)?
                     }
                 }
-                _ => load(resolver, kernel, m, &options, flags, reporter)?,
+                _ => load(&mut resolver, kernel, m, name, &options, flags, reporter)?,
             }
         };
         match result {
@@ -382,32 +408,33 @@ pub fn insert(
     }
 }
 
-/// Shows and (unless a dry run) loads one module's file. `Ok(Err(errno))` is a failure kmod
-/// carries on from or stops at, depending on the module.
-fn load(
-    resolver: &mut Resolver<'_>,
+/// Shows and (unless a dry run) loads module `m`'s file; `name` is its name. `Ok(Err(errno))`
+/// is a failure kmod carries on from or stops at, depending on the module.
+fn load<'d>(
+    resolver: &mut impl Lend<'d>,
     kernel: &dyn Kernel,
     m: ModId,
+    name: Vec<u8>,
     options: &[u8],
     flags: ProbeFlags,
     reporter: &mut dyn Reporter,
 ) -> Result<Result<(), Errno>, ProbeError> {
-    let path = resolver.path(m)?;
+    let path = resolver.with(|r| r.path(m))?;
     match &path {
         Some(path) => say(
             reporter,
             Report::Show(Shown::Insmod {
                 module: m,
-                name: resolver.name(m).to_vec(),
+                name: name.clone(),
                 path: path.as_os_str().as_encoded_bytes().to_vec(),
                 options: options.to_vec(),
             }),
         )?,
         None => {
             // A module without a file: builtin ones are shown as such, others not at all.
-            let name = resolver.name(m).to_vec();
+            let name = name.clone();
             let options = options.to_vec();
-            let shown = if resolver.is_builtin(m)? {
+            let shown = if resolver.with(|r| r.is_builtin(m))? {
                 Shown::Builtin {
                     module: m,
                     name,
@@ -432,12 +459,12 @@ fn load(
             Level::Error,
             format!(
                 "could not find module by name='{}'",
-                String::from_utf8_lossy(resolver.name(m))
+                String::from_utf8_lossy(&name)
             ),
         )?;
         return Ok(Err(Errno::ENOENT));
     };
-    load_file(kernel, resolver.name(m), &path, options, flags, reporter)
+    load_file(kernel, &name, &path, options, flags, reporter)
 }
 
 /// Loads module `name` from `path` (the part of loading after the plan: the kernel call and

@@ -12,7 +12,10 @@
  * dry-run probe (as udev's, and as modprobe -D's) with every print_action, the return value,
  * and the messages the library logged. kmod_module_new_from_name_lookup (kmod 31) is looked
  * up with dlsym, so that the program runs against Debian 12's kmod 30 library too, where
- * "namelookup" lines print "unsupported".
+ * "namelookup" lines print "unsupported". "probe REQUEST" looks REQUEST up and dry-runs a
+ * probe of each module found straight away, with a print_action that asks the library about
+ * the module it is handed (its path, options, commands, dependencies, state) and makes a
+ * handle of its own, as a client may do from inside the callback.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -23,15 +26,7 @@
 
 #include <libkmod.h>
 
-static void log_to_stdout(void *data, int priority, const char *file, int line,
-			  const char *fn, const char *format, va_list args)
-{
-	(void)data;
-	(void)file;
-	(void)line;
-	printf("  log %d %s: ", priority, fn);
-	vprintf(format, args);
-}
+#include "log_stdout.h"
 
 static const char *text(const char *s)
 {
@@ -56,6 +51,29 @@ static void print_names(const char *label, struct kmod_list *list)
 		kmod_module_unref(m);
 	}
 	printf("\n");
+}
+
+/* The context, for the callbacks to make handles of their own. */
+static struct kmod_ctx *the_ctx;
+
+/* A print_action that calls back into the library about the module it is handed. */
+static void print_action_asking(struct kmod_module *m, bool install, const char *options)
+{
+	struct kmod_module *other = NULL;
+	struct kmod_list *deps;
+	int err;
+
+	print_action(m, install, options);
+	printf("   own options=[%s] install=[%s] remove=[%s]\n",
+	       text(kmod_module_get_options(m)), text(kmod_module_get_install_commands(m)),
+	       text(kmod_module_get_remove_commands(m)));
+	deps = kmod_module_get_dependencies(m);
+	print_names(" deps", deps);
+	kmod_module_unref_list(deps);
+	printf("   initstate %d\n", kmod_module_get_initstate(m) >= 0 ? 0 : -1);
+	err = kmod_module_new_from_name(the_ctx, "usb-storage", &other);
+	printf("   other %d %s\n", err, err < 0 ? "-" : text(kmod_module_get_path(other)));
+	kmod_module_unref(other);
 }
 
 static void dump_config(const char *kind, struct kmod_config_iter *iter)
@@ -134,6 +152,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "kmod_new failed\n");
 		return 1;
 	}
+	the_ctx = ctx;
 	kmod_set_log_fn(ctx, log_to_stdout, NULL);
 	kmod_set_log_priority(ctx, LOG_ERR);
 	printf("dirname %s\n", kmod_get_dirname(ctx));
@@ -168,6 +187,21 @@ int main(int argc, char *argv[])
 				struct kmod_module *m = kmod_module_get_module(l);
 
 				describe(m);
+				kmod_module_unref(m);
+			}
+			kmod_module_unref_list(list);
+		} else if (strcmp(line, "probe") == 0) {
+			struct kmod_list *list = NULL, *l;
+
+			err = kmod_module_new_from_lookup(ctx, arg, &list);
+			printf(" = %d\n", err);
+			kmod_list_foreach(l, list) {
+				struct kmod_module *m = kmod_module_get_module(l);
+
+				err = kmod_module_probe_insert_module(
+					m, KMOD_PROBE_DRY_RUN | KMOD_PROBE_IGNORE_LOADED, NULL, NULL,
+					NULL, print_action_asking);
+				printf("  probe-asking %d\n", err);
 				kmod_module_unref(m);
 			}
 			kmod_module_unref_list(list);

@@ -26,15 +26,7 @@
 
 #include <libkmod.h>
 
-static void log_to_stdout(void *data, int priority, const char *file, int line,
-			  const char *fn, const char *format, va_list args)
-{
-	(void)data;
-	(void)file;
-	(void)line;
-	printf("  log %d %s: ", priority, fn);
-	vprintf(format, args);
-}
+#include "log_stdout.h"
 
 static struct kmod_ctx *context(const char *moddir, const char *const *config)
 {
