@@ -223,7 +223,7 @@ fn plan_request(
         return Ok(Planned::Done(Ok(Inserted::Blacklisted(rule))));
     }
     let list = resolver.probe_list(top, flags.ignore_command);
-    notices(resolver, reporter)?;
+    notices(resolver.take_notices(), reporter)?;
     let list = list?;
     let mut steps = Vec::with_capacity(list.len());
     for step in list {

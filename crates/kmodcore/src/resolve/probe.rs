@@ -264,11 +264,12 @@ pub(super) fn in_kernel(
     ))
 }
 
+/// Reports the problems the resolver noted (taken with [`Resolver::take_notices`]).
 pub(super) fn notices(
-    resolver: &mut Resolver<'_>,
+    noticed: Vec<super::Notice>,
     reporter: &mut dyn Reporter,
 ) -> Result<(), ProbeError> {
-    for notice in resolver.take_notices() {
+    for notice in noticed {
         message(reporter, Level::Error, notice.message())?;
     }
     Ok(())
@@ -355,9 +356,7 @@ pub fn insert<'d>(
     }
     let (steps, noticed) =
         resolver.with(|r| (r.probe_list(top, flags.ignore_command), r.take_notices()));
-    for notice in noticed {
-        message(reporter, Level::Error, notice.message())?;
-    }
+    notices(noticed, reporter)?;
     let mut steps = steps?;
     if flags.blacklist_all {
         resolver.with(|r| steps.retain(|step| !r.is_blacklisted(step.module)));
@@ -608,7 +607,7 @@ fn remove_one(
     let (mut pre, mut post, mut command) = (Vec::new(), Vec::new(), None);
     if !flags.ignore_command {
         let softdeps = resolver.softdeps(m);
-        notices(resolver, reporter)?;
+        notices(resolver.take_notices(), reporter)?;
         (pre, post) = softdeps?;
         command = resolver.remove_command(m);
     }
